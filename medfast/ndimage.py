@@ -1,0 +1,610 @@
+"""Drop-in replacements for ``scipy.ndimage`` interpolation functions.
+
+``affine_transform``, ``map_coordinates``, ``zoom`` and ``shift`` take the
+same arguments as their scipy namesakes and return the same values (order 0
+bit-identical, order 1 computed with scipy's exact sequence of floating-point
+operations).  Nearest (``order=0``) and linear (``order=1``) interpolation of
+2-D and 3-D arrays run in medfast's multithreaded compiled kernels; every
+other case (spline orders 2-5, 1-D or 4-D+ arrays, int64/float16 data) is
+handed to scipy unchanged, so swapping the import never changes an answer.
+
+Two keyword-only arguments are added: ``threads`` (default: every available
+core, see :func:`medfast.set_num_threads`) and ``backend`` (``'cython'`` or
+``'numba'``).
+"""
+import operator
+
+import numpy as np
+
+from . import _dtypes
+from ._memory import check_allocation
+from ._threads import resolve_threads
+
+__all__ = ["affine_transform", "map_coordinates", "zoom", "shift", "NATIVE"]
+
+#: Boundary modes and their kernel codes (scipy's NI_ExtendMode values;
+#: 'grid-mirror' is scipy's alias of 'reflect').
+MODES = {
+    "nearest": 0,
+    "wrap": 1,
+    "reflect": 2,
+    "grid-mirror": 2,
+    "mirror": 3,
+    "constant": 4,
+    "grid-wrap": 5,
+    "grid-constant": 6,
+}
+
+#: What runs in medfast's own kernels; everything else is delegated to scipy.
+NATIVE = {
+    "orders": (0, 1),
+    "ranks": (2, 3),
+    "modes": tuple(MODES),
+    "input_dtypes": tuple(sorted({d.name for d in _dtypes.INPUT_CODES})),
+    "output_dtypes": tuple(sorted({d.name for d in _dtypes.OUTPUT_CODES})),
+    "backends": ("cython", "numba"),
+}
+
+BACKENDS = ("cython", "numba")
+
+
+# --------------------------------------------------------------------------
+# Argument checking (clear errors that name the argument)
+# --------------------------------------------------------------------------
+def _check_input(input):
+    array = np.asarray(input)
+    if np.iscomplexobj(array):
+        raise TypeError(
+            f"input: complex data ({array.dtype}) is not supported; resample "
+            "input.real and input.imag separately")
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"input: dtype {array.dtype} is not a numeric type")
+    if array.ndim < 1:
+        raise ValueError("input: must have at least one dimension, got a 0-d array")
+    return array
+
+
+def _check_order(order):
+    try:
+        order = operator.index(order)
+    except TypeError:
+        raise TypeError(f"order must be an integer 0-5, got {order!r}") from None
+    if not 0 <= order <= 5:
+        raise ValueError(f"order must be between 0 and 5, got {order}")
+    return order
+
+
+def _check_mode(mode):
+    if mode not in MODES:
+        raise ValueError(
+            f"mode {mode!r} is not supported; use one of {', '.join(MODES)}")
+    return MODES[mode]
+
+
+def _check_cval(cval):
+    try:
+        return float(cval)
+    except (TypeError, ValueError):
+        raise TypeError(f"cval must be a real number, got {cval!r}") from None
+
+
+def _check_backend(backend):
+    if backend is None:
+        return None
+    if backend not in BACKENDS:
+        raise ValueError(
+            f"backend must be one of {BACKENDS} or None, got {backend!r}")
+    return backend
+
+
+def _check_shape(shape, name):
+    try:
+        shape = tuple(operator.index(n) for n in shape)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of integers, got {shape!r}") from None
+    if any(n < 0 for n in shape):
+        raise ValueError(f"{name} must not have negative sizes, got {shape}")
+    return shape
+
+
+def _finite_float_array(value, name):
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be real numbers, got {value!r}") from None
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains non-finite values (NaN or inf): {value!r}")
+    return array
+
+
+def _per_axis(value, ndim, name):
+    """A scalar broadcast to every axis, or a sequence with one per axis."""
+    array = _finite_float_array(value, name)
+    if array.ndim == 0:
+        return np.full(ndim, float(array))
+    if array.shape != (ndim,):
+        raise ValueError(
+            f"{name} must be a number or a sequence of {ndim} numbers (one per "
+            f"axis), got shape {array.shape}")
+    return np.ascontiguousarray(array)
+
+
+def _make_output(output, input, shape):
+    """scipy's _get_output, with shape checks and an up-front memory check.
+
+    Returns a fresh (uninitialised) or the caller's array.
+    """
+    if output is None:
+        dtype = input.dtype
+    elif isinstance(output, np.ndarray):
+        if output.shape != shape:
+            raise ValueError(
+                f"output: array has shape {output.shape} but the result has "
+                f"shape {shape}")
+        if output.dtype.kind not in "biuf":
+            raise TypeError(f"output: dtype {output.dtype} is not supported")
+        if not output.flags.writeable:
+            raise ValueError("output: array is read-only")
+        return output
+    else:
+        try:
+            dtype = np.dtype(output)
+        except TypeError:
+            raise TypeError(
+                f"output must be None, a dtype or an array, got {output!r}") from None
+        if dtype.kind not in "biuf":
+            raise TypeError(f"output: dtype {dtype} is not supported")
+    check_allocation(shape, dtype, "output")
+    return np.empty(shape, dtype=dtype)
+
+
+# --------------------------------------------------------------------------
+# Dispatch
+# --------------------------------------------------------------------------
+def _native(input, output, order):
+    """Whether the compiled kernels handle this call."""
+    return (order <= 1 and input.ndim in (2, 3) and 1 <= output.ndim <= 3
+            and input.size > 0
+            and input.dtype in _dtypes.INPUT_CODES
+            and output.dtype in _dtypes.OUTPUT_CODES)
+
+
+def _kernels(backend):
+    """The kernel module for ``backend`` (None: the compiled one, which needs
+    no JIT warm-up; Numba when the extension is missing)."""
+    if backend in (None, "cython"):
+        try:
+            from . import _kernels
+            return _kernels
+        except ImportError:
+            if backend == "cython":
+                raise ImportError(
+                    "backend='cython': medfast's compiled kernels are not built; "
+                    "reinstall medfast (pip install .) or use backend='numba'"
+                ) from None
+    from . import _numba_kernels
+    return _numba_kernels
+
+
+def _as_3d(array):
+    """View with leading length-1 axes added up to three dimensions."""
+    return array[(np.newaxis,) * (3 - array.ndim)]
+
+
+def _separate_if_overlapping(input, output):
+    # Reading and writing the same memory in parallel would race; copy the
+    # input only in that rare case.
+    if np.may_share_memory(input, output):
+        return input.copy()
+    return input
+
+
+def _run_affine(input, matrix, offset, output, order, mode, cval, threads, backend):
+    kernels = _kernels(backend)
+    rank = input.ndim
+    out3 = _dtypes.kernel_view(_as_3d(output))
+    m3 = np.zeros((rank, 3))
+    m3[:, 3 - output.ndim:] = matrix
+    kernels.affine(_dtypes.kernel_view(input), _dtypes.INPUT_CODES[input.dtype],
+                   m3, np.ascontiguousarray(offset, dtype=np.float64),
+                   out3, _dtypes.OUTPUT_CODES[output.dtype], order, mode, cval,
+                   threads)
+
+
+def _run_tables(input, tables, output, order, mode, cval, threads, backend):
+    """Input coordinate h depends on output index h only (``tables[h]``)."""
+    kernels = _kernels(backend)
+    if input.ndim == 3 and hasattr(kernels, "separable"):
+        kernels.separable(_dtypes.kernel_view(input),
+                          _dtypes.INPUT_CODES[input.dtype], list(tables),
+                          _dtypes.kernel_view(output),
+                          _dtypes.OUTPUT_CODES[output.dtype], order, mode, cval,
+                          threads)
+        return
+    # Broadcast views (zero strides) of the tables: no memory is used.
+    coords = []
+    for h, table in enumerate(tables):
+        shape = [1] * input.ndim
+        shape[h] = table.size
+        coords.append(np.broadcast_to(table.reshape(shape), output.shape))
+    _run_coordinates(input, coords, output, order, mode, cval, threads, backend)
+
+
+def _run_coordinates(input, coords, output, order, mode, cval, threads, backend):
+    kernels = _kernels(backend)
+    kernels.coordinates(_dtypes.kernel_view(input), _dtypes.INPUT_CODES[input.dtype],
+                        [_as_3d(c) for c in coords],
+                        _dtypes.kernel_view(_as_3d(output)),
+                        _dtypes.OUTPUT_CODES[output.dtype], order, mode, cval,
+                        threads)
+
+
+def _scipy():
+    try:
+        import scipy.ndimage
+    except ImportError:
+        raise ImportError(
+            "this call is outside medfast's native kernels (see "
+            "medfast.ndimage.NATIVE) and is delegated to scipy, which is not "
+            "installed: pip install scipy") from None
+    return scipy.ndimage
+
+
+def _zoom_shift_tables(out_shape, zoom=None, shift=None, grid_mode=False):
+    """scipy's zoom_shift coordinates, per axis: ``(o + shift) * zoom``
+    (or ``((o + shift) + 0.5) * zoom - 0.5`` in grid mode), in the same
+    order of operations as scipy's C code."""
+    tables = []
+    for h, n in enumerate(out_shape):
+        cc = np.arange(n, dtype=np.float64)
+        if shift is not None:
+            cc += shift[h]
+        if zoom is not None:
+            if grid_mode:
+                cc += 0.5
+                cc *= zoom[h]
+                cc -= 0.5
+            else:
+                cc *= zoom[h]
+        tables.append(cc)
+    return tables
+
+
+# --------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------
+def affine_transform(input, matrix, offset=0.0, output_shape=None, output=None,
+                     order=3, mode="constant", cval=0.0, prefilter=True, *,
+                     threads=None, backend=None):
+    """Apply an affine transformation (drop-in for scipy.ndimage.affine_transform).
+
+    Output index ``o`` takes the input value at ``matrix @ o + offset``,
+    interpolated with splines of the requested order.
+
+    Parameters
+    ----------
+    input : array_like
+        The input array (real-valued).
+    matrix : ndarray
+        ``(ndim, ndim)`` linear part, homogeneous ``(ndim + 1, ndim + 1)`` or
+        ``(ndim, ndim + 1)`` matrix (``offset`` then comes from its last
+        column), or a 1-D array of the diagonal (scipy then computes the
+        coordinate as ``(o + offset / matrix) * matrix``, as here).  With
+        ``(ndim, k)`` the output has ``k`` dimensions.
+    offset : float or sequence, optional
+        Offset added to ``matrix @ o``; a scalar applies to every axis.
+    output_shape : tuple of int, optional
+        Shape of the output; default the shape of ``output`` if it is an
+        array, else the input's.
+    output : ndarray or dtype, optional
+        Array to write into, or the dtype of the returned array (default:
+        the input's dtype).
+    order : int, optional
+        Spline order 0-5 (default 3, as scipy).  0 (nearest) and 1 (linear)
+        run in medfast's kernels; 2-5 are delegated to scipy.
+    mode : {'constant', 'grid-constant', 'nearest', 'reflect', 'grid-mirror', \
+'mirror', 'wrap', 'grid-wrap'}, optional
+        How the input is extended beyond its boundaries, as in scipy.
+    cval : float, optional
+        Value outside the input for 'constant' and 'grid-constant'.
+    prefilter : bool, optional
+        Spline prefiltering for order > 1 (passed to scipy; unused for 0/1).
+    threads : int, optional
+        Threads to use; default :func:`medfast.get_num_threads`.  The result
+        does not depend on it.
+    backend : {'cython', 'numba'}, optional
+        Kernel implementation; default the compiled Cython kernels (no JIT
+        warm-up).  Both give identical results.
+
+    Returns
+    -------
+    ndarray
+        The transformed array (``output`` itself if an array was given).
+
+    Raises
+    ------
+    TypeError
+        Complex or non-numeric data, non-numeric arguments.
+    ValueError
+        Non-finite ``matrix`` or ``offset``, a matrix of the wrong shape, an
+        ``output`` array of the wrong shape, a bad ``mode``, ``order`` or
+        ``threads``.
+    MemoryError
+        If the output cannot fit in the available memory (checked before
+        allocating).
+
+    See Also
+    --------
+    scipy.ndimage.affine_transform : the reference implementation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medfast.ndimage import affine_transform
+    >>> a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    >>> affine_transform(a, [[1, 0], [0, 1]], offset=[0, 1], order=1)
+    array([[ 1.,  2.,  3.,  0.],
+           [ 5.,  6.,  7.,  0.],
+           [ 9., 10., 11.,  0.]], dtype=float32)
+    """
+    input = _check_input(input)
+    order = _check_order(order)
+    mode_code = _check_mode(mode)
+    cval = _check_cval(cval)
+    threads = resolve_threads(threads)
+    backend = _check_backend(backend)
+    matrix = _finite_float_array(matrix, "matrix")
+    ndim = input.ndim
+    if matrix.ndim not in (1, 2) or matrix.shape[0] < 1:
+        raise ValueError(
+            f"matrix must be 1-D (diagonal) or 2-D, got shape {matrix.shape}")
+    if (matrix.ndim == 2 and matrix.shape[1] == ndim + 1
+            and matrix.shape[0] in (ndim, ndim + 1)):
+        if matrix.shape[0] == ndim + 1:
+            expected = [0] * ndim + [1]
+            if not np.all(matrix[ndim] == expected):
+                raise ValueError(
+                    f"matrix: expected a homogeneous transformation matrix with "
+                    f"shape {matrix.shape} for image shape {input.shape}, but "
+                    f"its bottom row was not equal to {expected}")
+        offset = matrix[:ndim, ndim]
+        matrix = matrix[:ndim, :ndim]
+    if matrix.shape[0] != ndim:
+        raise ValueError(
+            f"matrix has {matrix.shape[0]} rows but input has {ndim} dimensions")
+    if output_shape is None:
+        output_shape = output.shape if isinstance(output, np.ndarray) else input.shape
+    output_shape = _check_shape(output_shape, "output_shape")
+    if len(output_shape) < 1:
+        raise ValueError("output_shape must have at least one dimension")
+    if matrix.ndim == 2 and matrix.shape[1] != len(output_shape):
+        raise ValueError(
+            f"matrix has {matrix.shape[1]} columns but the output has "
+            f"{len(output_shape)} dimensions")
+    if matrix.ndim == 1 and len(output_shape) != ndim:
+        raise ValueError(
+            f"a 1-D (diagonal) matrix needs an output of {ndim} dimensions, "
+            f"got output_shape {output_shape}")
+    offset = _per_axis(offset, ndim, "offset")
+    output = _make_output(output, input, output_shape)
+
+    if not _native(input, output, order):
+        _scipy().affine_transform(input, matrix, offset, output_shape, output,
+                                  order, mode, cval, prefilter)
+        return output
+    input = _separate_if_overlapping(input, output)
+    if matrix.ndim == 1:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tables = _zoom_shift_tables(output_shape, zoom=matrix,
+                                        shift=offset / matrix)
+        _run_tables(input, tables, output, order, mode_code, cval, threads, backend)
+    elif (ndim == 3 and matrix.shape == (3, 3)
+          and np.count_nonzero(matrix - np.diag(np.diag(matrix))) == 0):
+        # Axis-aligned: offset + o*m_hh equals scipy's full sum (the
+        # off-diagonal terms add exact zeros), so the separable path applies.
+        tables = [offset[h] + np.arange(output_shape[h], dtype=np.float64) * matrix[h, h]
+                  for h in range(3)]
+        _run_tables(input, tables, output, order, mode_code, cval, threads, backend)
+    else:
+        _run_affine(input, matrix, offset, output, order, mode_code, cval,
+                    threads, backend)
+    return output
+
+
+def map_coordinates(input, coordinates, output=None, order=3, mode="constant",
+                    cval=0.0, prefilter=True, *, threads=None, backend=None):
+    """Sample an array at given coordinates (drop-in for scipy.ndimage.map_coordinates).
+
+    Parameters
+    ----------
+    input : array_like
+        The input array (real-valued).
+    coordinates : array_like
+        Shape ``(input.ndim, ...)``: for each output element, its coordinate
+        along every input axis.  The output has shape ``coordinates.shape[1:]``.
+    output : ndarray or dtype, optional
+        Array to write into, or the dtype of the result (default: input's).
+    order : int, optional
+        Spline order 0-5 (default 3); 0 and 1 run natively.
+    mode : str, optional
+        Boundary mode, as for :func:`affine_transform`.
+    cval : float, optional
+        Value outside the input for 'constant' and 'grid-constant'.
+    prefilter : bool, optional
+        Spline prefiltering for order > 1 (passed to scipy).
+    threads : int, optional
+        Threads to use; default :func:`medfast.get_num_threads`.
+    backend : {'cython', 'numba'}, optional
+        Kernel implementation (identical results).
+
+    Returns
+    -------
+    ndarray
+        The sampled values.  Coordinates that are NaN or infinite give
+        ``cval`` (scipy's result there is undefined).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medfast.ndimage import map_coordinates
+    >>> a = np.arange(12.).reshape(4, 3)
+    >>> map_coordinates(a, [[0.5, 2], [0.5, 1]], order=1)
+    array([2., 7.])
+    """
+    input = _check_input(input)
+    order = _check_order(order)
+    mode_code = _check_mode(mode)
+    cval = _check_cval(cval)
+    threads = resolve_threads(threads)
+    backend = _check_backend(backend)
+    coordinates = np.asarray(coordinates)
+    if np.iscomplexobj(coordinates) or coordinates.dtype.kind not in "biuf":
+        raise TypeError(
+            f"coordinates must be real numbers, got dtype {coordinates.dtype}")
+    if coordinates.ndim < 2 or coordinates.shape[0] != input.ndim:
+        raise ValueError(
+            f"coordinates must have shape ({input.ndim}, ...) for a "
+            f"{input.ndim}-D input, got {coordinates.shape}")
+    output_shape = coordinates.shape[1:]
+    output = _make_output(output, input, output_shape)
+    if not _native(input, output, order):
+        _scipy().map_coordinates(input, coordinates, output, order, mode, cval,
+                                 prefilter)
+        return output
+    input = _separate_if_overlapping(input, output)
+    coords = [np.asarray(coordinates[h], dtype=np.float64) for h in range(input.ndim)]
+    _run_coordinates(input, coords, output, order, mode_code, cval, threads, backend)
+    return output
+
+
+def zoom(input, zoom, output=None, order=3, mode="constant", cval=0.0,
+         prefilter=True, *, grid_mode=False, threads=None, backend=None):
+    """Zoom an array (drop-in for scipy.ndimage.zoom).
+
+    Parameters
+    ----------
+    input : array_like
+        The input array (real-valued).
+    zoom : float or sequence
+        Zoom factor per axis; the output shape is ``round(shape * zoom)``.
+    output : ndarray or dtype, optional
+        Array to write into, or the dtype of the result (default: input's).
+    order : int, optional
+        Spline order 0-5 (default 3); 0 and 1 run natively.
+    mode : str, optional
+        Boundary mode, as for :func:`affine_transform`.
+    cval : float, optional
+        Value outside the input for 'constant' and 'grid-constant'.
+    prefilter : bool, optional
+        Spline prefiltering for order > 1 (passed to scipy).
+    grid_mode : bool, optional
+        If True, zoom the pixel extents (edges) rather than the centres of
+        the first and last samples, as scipy does.
+    threads : int, optional
+        Threads to use; default :func:`medfast.get_num_threads`.
+    backend : {'cython', 'numba'}, optional
+        Kernel implementation (identical results).
+
+    Returns
+    -------
+    ndarray
+        The zoomed array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medfast.ndimage import zoom
+    >>> zoom(np.array([[0., 1.], [2., 3.]]), 1.5, order=1)
+    array([[0. , 0.5, 1. ],
+           [1. , 1.5, 2. ],
+           [2. , 2.5, 3. ]])
+    """
+    input = _check_input(input)
+    order = _check_order(order)
+    mode_code = _check_mode(mode)
+    cval = _check_cval(cval)
+    threads = resolve_threads(threads)
+    backend = _check_backend(backend)
+    factors = _per_axis(zoom, input.ndim, "zoom")
+    output_shape = tuple(int(round(n * z)) for n, z in zip(input.shape, factors))
+    if any(n < 0 for n in output_shape):
+        raise ValueError(f"zoom must not be negative, got {zoom!r}")
+    output = _make_output(output, input, output_shape)
+    if np.all(factors == 1) and prefilter:
+        output[...] = input  # scipy returns a plain copy here
+        return output
+    if not _native(input, output, order):
+        _scipy().zoom(input, zoom, output, order, mode, cval, prefilter,
+                      grid_mode=grid_mode)
+        return output
+    if grid_mode and mode in ("constant", "wrap"):
+        import warnings
+        suggest = "grid-constant" if mode == "constant" else "grid-wrap"
+        warnings.warn(f"It is recommended to use mode = {suggest} instead of "
+                      f"{mode} when grid_mode is True.", stacklevel=2)
+    input = _separate_if_overlapping(input, output)
+    div = np.array(output_shape)
+    num = np.array(input.shape)
+    if not grid_mode:
+        div -= 1
+        num -= 1
+    # scipy: an axis zoomed to or from a single sample uses factor 1
+    factors = np.divide(num, div, out=np.ones(input.ndim), where=div != 0)
+    tables = _zoom_shift_tables(output_shape, zoom=factors, grid_mode=grid_mode)
+    _run_tables(input, tables, output, order, mode_code, cval, threads, backend)
+    return output
+
+
+def shift(input, shift, output=None, order=3, mode="constant", cval=0.0,
+          prefilter=True, *, threads=None, backend=None):
+    """Shift an array (drop-in for scipy.ndimage.shift).
+
+    Parameters
+    ----------
+    input : array_like
+        The input array (real-valued).
+    shift : float or sequence
+        Shift along each axis (output index ``o`` samples ``o - shift``).
+    output : ndarray or dtype, optional
+        Array to write into, or the dtype of the result (default: input's).
+    order : int, optional
+        Spline order 0-5 (default 3); 0 and 1 run natively.
+    mode : str, optional
+        Boundary mode, as for :func:`affine_transform`.
+    cval : float, optional
+        Value outside the input for 'constant' and 'grid-constant'.
+    prefilter : bool, optional
+        Spline prefiltering for order > 1 (passed to scipy).
+    threads : int, optional
+        Threads to use; default :func:`medfast.get_num_threads`.
+    backend : {'cython', 'numba'}, optional
+        Kernel implementation (identical results).
+
+    Returns
+    -------
+    ndarray
+        The shifted array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medfast.ndimage import shift
+    >>> shift(np.array([1., 2., 3., 4.]).reshape(2, 2), [0, 1], order=0)
+    array([[0., 1.],
+           [0., 3.]])
+    """
+    input = _check_input(input)
+    order = _check_order(order)
+    mode_code = _check_mode(mode)
+    cval = _check_cval(cval)
+    threads = resolve_threads(threads)
+    backend = _check_backend(backend)
+    amounts = _per_axis(shift, input.ndim, "shift")
+    output = _make_output(output, input, input.shape)
+    if not _native(input, output, order):
+        _scipy().shift(input, amounts, output, order, mode, cval, prefilter)
+        return output
+    input = _separate_if_overlapping(input, output)
+    tables = _zoom_shift_tables(output.shape, shift=-amounts)
+    _run_tables(input, tables, output, order, mode_code, cval, threads, backend)
+    return output

@@ -1,0 +1,807 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: cdivision=True, initializedcheck=False, nonecheck=False
+"""Compiled resampling kernels (order 0 and 1, 2-D and 3-D inputs).
+
+The kernels are deliberately flat: they receive raw pointers, byte strides
+and already-validated parameters from :mod:`medfast.ndimage`, which owns all
+policy (dtype choice, dispatch, validation).
+
+Every arithmetic step mirrors ``scipy/ndimage/src/ni_interpolation.c`` so
+that the results are bit-identical to scipy's:
+
+* the input coordinate of output index ``o`` is accumulated as
+  ``((offset + o0*m0) + o1*m1) + o2*m2`` (left to right, no FMA);
+* linear weights are ``w0 = 1 - y`` and ``w1 = 1 - w0`` with
+  ``y = c - floor(c)``;
+* the interpolated value is ``t = 0.0; t += ((v * wa) * wb) * wc`` over the
+  corners in C order of the input axes;
+* out-of-range coordinates and taps are mapped exactly as scipy's
+  ``map_coordinate`` does, per boundary mode;
+* the value is stored with scipy's rounding and clipping for integer outputs.
+"""
+from cython.parallel cimport prange, threadid
+from libc.math cimport floor, isfinite
+from libc.stdlib cimport malloc, free
+from libc.stdint cimport (uint8_t, int8_t, uint16_t, int16_t, uint32_t,
+                          int32_t)
+cimport numpy as cnp
+import numpy as np
+
+cnp.import_array()
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #define MEDFAST_HAVE_OPENMP 1
+    #else
+    #define MEDFAST_HAVE_OPENMP 0
+    #endif
+    """
+    int MEDFAST_HAVE_OPENMP
+
+#: True when this module was compiled with OpenMP (multithreaded loops).
+HAVE_OPENMP = bool(MEDFAST_HAVE_OPENMP)
+
+# Boundary modes: the same codes as scipy's NI_ExtendMode.
+DEF NEAREST = 0
+DEF WRAP = 1
+DEF REFLECT = 2
+DEF MIRROR = 3
+DEF CONSTANT = 4
+DEF GRID_WRAP = 5
+DEF GRID_CONSTANT = 6
+
+# Output type codes (see medfast/_dtypes.py).
+DEF OUT_BOOL = 0
+DEF OUT_U8 = 1
+DEF OUT_I8 = 2
+DEF OUT_U16 = 3
+DEF OUT_I16 = 4
+DEF OUT_U32 = 5
+DEF OUT_I32 = 6
+DEF OUT_F32 = 7
+DEF OUT_F64 = 8
+
+# Coordinates beyond this magnitude are clamped before flooring: converting
+# a larger double to an integer is undefined behaviour in C (scipy's own
+# result there is platform dependent).
+DEF COORD_LIMIT = 1e15
+
+ctypedef fused in_t:
+    uint8_t
+    int8_t
+    uint16_t
+    int16_t
+    uint32_t
+    int32_t
+    float
+    double
+
+
+# --------------------------------------------------------------------------
+# Boundary handling, exactly as scipy's map_coordinate()
+# --------------------------------------------------------------------------
+cdef inline double _map_coordinate(double x, Py_ssize_t n, int mode) noexcept nogil:
+    cdef Py_ssize_t sz, sz2
+    if x < 0:
+        if mode == MIRROR:
+            if n <= 1:
+                x = 0
+            else:
+                sz2 = 2 * n - 2
+                x = sz2 * <Py_ssize_t>(-x / sz2) + x
+                x = x + sz2 if x <= 1 - n else -x
+        elif mode == REFLECT:
+            if n <= 1:
+                x = 0
+            else:
+                sz2 = 2 * n
+                if x < -sz2:
+                    x = sz2 * <Py_ssize_t>(-x / sz2) + x
+                if x < -n:
+                    x = x + sz2
+                else:
+                    x = (1e-15 if x > -1e-15 else -x) - 1
+        elif mode == WRAP:
+            if n <= 1:
+                x = 0
+            else:
+                sz = n - 1
+                x += sz * (<Py_ssize_t>(-x / sz) + 1)
+        elif mode == GRID_WRAP:
+            if n <= 1:
+                x = 0
+            else:
+                x += n * (<Py_ssize_t>((-1 - x) / n) + 1)
+        elif mode == NEAREST:
+            x = 0
+        elif mode == CONSTANT:
+            x = -1
+    elif x > n - 1:
+        if mode == MIRROR:
+            if n <= 1:
+                x = 0
+            else:
+                sz2 = 2 * n - 2
+                x -= sz2 * <Py_ssize_t>(x / sz2)
+                if x >= n:
+                    x = sz2 - x
+        elif mode == REFLECT:
+            if n <= 1:
+                x = 0
+            else:
+                sz2 = 2 * n
+                x -= sz2 * <Py_ssize_t>(x / sz2)
+                if x >= n:
+                    x = sz2 - x - 1
+        elif mode == WRAP:
+            if n <= 1:
+                x = 0
+            else:
+                sz = n - 1
+                x -= sz * <Py_ssize_t>(x / sz)
+        elif mode == GRID_WRAP:
+            if n <= 1:
+                x = 0
+            else:
+                x -= n * <Py_ssize_t>(x / n)
+        elif mode == NEAREST:
+            x = n - 1
+        elif mode == CONSTANT:
+            x = -1
+    return x
+
+
+cdef inline int _spline_mode(int mode) noexcept nogil:
+    # scipy maps the taps of modes without an analytic extension by mirroring.
+    if mode == CONSTANT or mode == WRAP:
+        return MIRROR
+    return mode
+
+
+cdef double _sample_edge(const in_t* data, int rank, const Py_ssize_t* shape,
+                         const Py_ssize_t* strides, const double* coords,
+                         int order, int mode, double cval) noexcept nogil:
+    """One output value at an arbitrary coordinate, every case handled.
+
+    This is scipy's general per-point code path; the fast paths below only
+    cover points whose taps all lie inside the input.
+    """
+    cdef Py_ssize_t offs[3][2]
+    cdef bint is_cval[3][2]
+    cdef double w[3][2]
+    cdef Py_ssize_t start, idx, n
+    cdef double cc, y, t, coeff
+    cdef int h, ll, a, b, c, smode = _spline_mode(mode)
+    cdef const char* base = <const char*>data
+    for h in range(rank):
+        cc = coords[h]
+        n = shape[h]
+        if not isfinite(cc):
+            return cval
+        if cc > COORD_LIMIT:
+            cc = COORD_LIMIT
+        elif cc < -COORD_LIMIT:
+            cc = -COORD_LIMIT
+        if mode != GRID_CONSTANT and mode != NEAREST:
+            cc = _map_coordinate(cc, n, mode)
+        if not (cc > -1.0 or mode == GRID_CONSTANT or mode == NEAREST):
+            return cval
+        if order == 1:
+            start = <Py_ssize_t>floor(cc)
+            y = cc - floor(cc)
+            w[h][0] = 1.0 - y
+            w[h][1] = 1.0
+            w[h][1] -= w[h][0]
+        else:
+            start = <Py_ssize_t>floor(cc + 0.5)
+        for ll in range(order + 1):
+            idx = start + ll
+            is_cval[h][ll] = False
+            if mode == GRID_CONSTANT:
+                is_cval[h][ll] = idx < 0 or idx >= n
+            elif start < 0 or start + order >= n:
+                idx = <Py_ssize_t>_map_coordinate(<double>idx, n, smode)
+            offs[h][ll] = idx * strides[h]
+    for h in range(rank, 3):
+        offs[h][0] = 0
+        offs[h][1] = 0
+        is_cval[h][0] = False
+        is_cval[h][1] = False
+    t = 0.0
+    for a in range(order + 1):
+        for b in range(order + 1):
+            if rank == 2:
+                if is_cval[0][a] or is_cval[1][b]:
+                    coeff = cval
+                else:
+                    coeff = (<const in_t*>(base + offs[0][a] + offs[1][b]))[0]
+                if order == 1:
+                    coeff *= w[0][a]
+                    coeff *= w[1][b]
+                t += coeff
+                continue
+            for c in range(order + 1):
+                if is_cval[0][a] or is_cval[1][b] or is_cval[2][c]:
+                    coeff = cval
+                else:
+                    coeff = (<const in_t*>(base + offs[0][a] + offs[1][b]
+                                           + offs[2][c]))[0]
+                if order == 1:
+                    coeff *= w[0][a]
+                    coeff *= w[1][b]
+                    coeff *= w[2][c]
+                t += coeff
+    return t
+
+
+cdef inline double _edge3(const in_t* data, const Py_ssize_t* shape,
+                          const Py_ssize_t* strides, double x0, double x1,
+                          double x2, int order, int mode,
+                          double cval) noexcept nogil:
+    # A thread-local coordinate triple for _sample_edge.
+    cdef double cc[3]
+    cc[0] = x0
+    cc[1] = x1
+    cc[2] = x2
+    return _sample_edge(data, 3, shape, strides, cc, order, mode, cval)
+
+
+# --------------------------------------------------------------------------
+# Storing a row of results with scipy's conversion rules
+# --------------------------------------------------------------------------
+cdef void _store_row(const double* vals, char* out, Py_ssize_t stride,
+                     Py_ssize_t n, int code) noexcept nogil:
+    cdef Py_ssize_t k
+    cdef double t
+    if code == OUT_F32:
+        for k in range(n):
+            (<float*>(out + k * stride))[0] = <float>vals[k]
+    elif code == OUT_F64:
+        for k in range(n):
+            (<double*>(out + k * stride))[0] = vals[k]
+    elif code == OUT_BOOL:
+        # scipy stores booleans with a plain C cast to npy_bool
+        for k in range(n):
+            (<uint8_t*>(out + k * stride))[0] = <uint8_t>vals[k]
+    elif code == OUT_U8:
+        for k in range(n):
+            t = vals[k]
+            t = t + 0.5 if t > 0 else 0
+            t = 255.0 if t > 255.0 else t
+            (<uint8_t*>(out + k * stride))[0] = <uint8_t>t
+    elif code == OUT_U16:
+        for k in range(n):
+            t = vals[k]
+            t = t + 0.5 if t > 0 else 0
+            t = 65535.0 if t > 65535.0 else t
+            (<uint16_t*>(out + k * stride))[0] = <uint16_t>t
+    elif code == OUT_U32:
+        for k in range(n):
+            t = vals[k]
+            t = t + 0.5 if t > 0 else 0
+            t = 4294967295.0 if t > 4294967295.0 else t
+            (<uint32_t*>(out + k * stride))[0] = <uint32_t>t
+    elif code == OUT_I8:
+        for k in range(n):
+            t = vals[k]
+            t = t + 0.5 if t > 0 else t - 0.5
+            t = 127.0 if t > 127.0 else t
+            t = -128.0 if t < -128.0 else t
+            (<int8_t*>(out + k * stride))[0] = <int8_t>t
+    elif code == OUT_I16:
+        for k in range(n):
+            t = vals[k]
+            t = t + 0.5 if t > 0 else t - 0.5
+            t = 32767.0 if t > 32767.0 else t
+            t = -32768.0 if t < -32768.0 else t
+            (<int16_t*>(out + k * stride))[0] = <int16_t>t
+    elif code == OUT_I32:
+        for k in range(n):
+            t = vals[k]
+            t = t + 0.5 if t > 0 else t - 0.5
+            t = 2147483647.0 if t > 2147483647.0 else t
+            t = -2147483648.0 if t < -2147483648.0 else t
+            (<int32_t*>(out + k * stride))[0] = <int32_t>t
+
+
+# --------------------------------------------------------------------------
+# Row kernels: one output row (the last output axis) from coordinate buffers
+# --------------------------------------------------------------------------
+cdef void _row_linear3(const in_t* data, const Py_ssize_t* shape,
+                       const Py_ssize_t* strides, const double* c0,
+                       const double* c1, const double* c2, double* vals,
+                       Py_ssize_t nk, int mode, double cval) noexcept nogil:
+    cdef Py_ssize_t k, i0, i1, i2
+    cdef Py_ssize_t s0 = strides[0], s1 = strides[1], s2 = strides[2]
+    cdef double lim0 = shape[0] - 1, lim1 = shape[1] - 1, lim2 = shape[2] - 1
+    cdef double x0, x1, x2, a0, a1, b0, b1, w0, w1, t
+    cdef double cc[3]
+    cdef const char* base = <const char*>data
+    cdef const char* p
+    for k in range(nk):
+        x0 = c0[k]
+        x1 = c1[k]
+        x2 = c2[k]
+        if (x0 >= 0 and x0 < lim0 and x1 >= 0 and x1 < lim1
+                and x2 >= 0 and x2 < lim2):
+            # All eight taps inside: floor is a truncation here.
+            i0 = <Py_ssize_t>x0
+            i1 = <Py_ssize_t>x1
+            i2 = <Py_ssize_t>x2
+            a0 = 1.0 - (x0 - <double>i0)
+            a1 = 1.0 - a0
+            b0 = 1.0 - (x1 - <double>i1)
+            b1 = 1.0 - b0
+            w0 = 1.0 - (x2 - <double>i2)
+            w1 = 1.0 - w0
+            p = base + i0 * s0 + i1 * s1 + i2 * s2
+            t = 0.0
+            t += ((<double>(<const in_t*>p)[0] * a0) * b0) * w0
+            t += ((<double>(<const in_t*>(p + s2))[0] * a0) * b0) * w1
+            t += ((<double>(<const in_t*>(p + s1))[0] * a0) * b1) * w0
+            t += ((<double>(<const in_t*>(p + s1 + s2))[0] * a0) * b1) * w1
+            p = p + s0
+            t += ((<double>(<const in_t*>p)[0] * a1) * b0) * w0
+            t += ((<double>(<const in_t*>(p + s2))[0] * a1) * b0) * w1
+            t += ((<double>(<const in_t*>(p + s1))[0] * a1) * b1) * w0
+            t += ((<double>(<const in_t*>(p + s1 + s2))[0] * a1) * b1) * w1
+            vals[k] = t
+        else:
+            cc[0] = x0
+            cc[1] = x1
+            cc[2] = x2
+            vals[k] = _sample_edge(data, 3, shape, strides, cc, 1, mode, cval)
+
+
+cdef void _row_nearest3(const in_t* data, const Py_ssize_t* shape,
+                        const Py_ssize_t* strides, const double* c0,
+                        const double* c1, const double* c2, double* vals,
+                        Py_ssize_t nk, int mode, double cval) noexcept nogil:
+    cdef Py_ssize_t k, i0, i1, i2
+    cdef Py_ssize_t s0 = strides[0], s1 = strides[1], s2 = strides[2]
+    cdef double lim0 = shape[0] - 1, lim1 = shape[1] - 1, lim2 = shape[2] - 1
+    cdef double x0, x1, x2, t
+    cdef double cc[3]
+    cdef const char* base = <const char*>data
+    for k in range(nk):
+        x0 = c0[k]
+        x1 = c1[k]
+        x2 = c2[k]
+        if (x0 >= 0 and x0 <= lim0 and x1 >= 0 and x1 <= lim1
+                and x2 >= 0 and x2 <= lim2):
+            # scipy rounds with floor(c + 0.5); c + 0.5 > 0 here.
+            i0 = <Py_ssize_t>(x0 + 0.5)
+            i1 = <Py_ssize_t>(x1 + 0.5)
+            i2 = <Py_ssize_t>(x2 + 0.5)
+            t = 0.0
+            t += <double>(<const in_t*>(base + i0 * s0 + i1 * s1 + i2 * s2))[0]
+            vals[k] = t
+        else:
+            cc[0] = x0
+            cc[1] = x1
+            cc[2] = x2
+            vals[k] = _sample_edge(data, 3, shape, strides, cc, 0, mode, cval)
+
+
+cdef void _row_linear2(const in_t* data, const Py_ssize_t* shape,
+                       const Py_ssize_t* strides, const double* c0,
+                       const double* c1, double* vals,
+                       Py_ssize_t nk, int mode, double cval) noexcept nogil:
+    cdef Py_ssize_t k, i0, i1
+    cdef Py_ssize_t s0 = strides[0], s1 = strides[1]
+    cdef double lim0 = shape[0] - 1, lim1 = shape[1] - 1
+    cdef double x0, x1, a0, a1, b0, b1, t
+    cdef double cc[3]
+    cdef const char* base = <const char*>data
+    cdef const char* p
+    for k in range(nk):
+        x0 = c0[k]
+        x1 = c1[k]
+        if x0 >= 0 and x0 < lim0 and x1 >= 0 and x1 < lim1:
+            i0 = <Py_ssize_t>x0
+            i1 = <Py_ssize_t>x1
+            a0 = 1.0 - (x0 - <double>i0)
+            a1 = 1.0 - a0
+            b0 = 1.0 - (x1 - <double>i1)
+            b1 = 1.0 - b0
+            p = base + i0 * s0 + i1 * s1
+            t = 0.0
+            t += (<double>(<const in_t*>p)[0] * a0) * b0
+            t += (<double>(<const in_t*>(p + s1))[0] * a0) * b1
+            t += (<double>(<const in_t*>(p + s0))[0] * a1) * b0
+            t += (<double>(<const in_t*>(p + s0 + s1))[0] * a1) * b1
+            vals[k] = t
+        else:
+            cc[0] = x0
+            cc[1] = x1
+            cc[2] = 0.0
+            vals[k] = _sample_edge(data, 2, shape, strides, cc, 1, mode, cval)
+
+
+cdef void _row_nearest2(const in_t* data, const Py_ssize_t* shape,
+                        const Py_ssize_t* strides, const double* c0,
+                        const double* c1, double* vals,
+                        Py_ssize_t nk, int mode, double cval) noexcept nogil:
+    cdef Py_ssize_t k, i0, i1
+    cdef double lim0 = shape[0] - 1, lim1 = shape[1] - 1
+    cdef double x0, x1, t
+    cdef double cc[3]
+    cdef const char* base = <const char*>data
+    for k in range(nk):
+        x0 = c0[k]
+        x1 = c1[k]
+        if x0 >= 0 and x0 <= lim0 and x1 >= 0 and x1 <= lim1:
+            i0 = <Py_ssize_t>(x0 + 0.5)
+            i1 = <Py_ssize_t>(x1 + 0.5)
+            t = 0.0
+            t += <double>(<const in_t*>(base + i0 * strides[0]
+                                        + i1 * strides[1]))[0]
+            vals[k] = t
+        else:
+            cc[0] = x0
+            cc[1] = x1
+            cc[2] = 0.0
+            vals[k] = _sample_edge(data, 2, shape, strides, cc, 0, mode, cval)
+
+
+cdef inline void _interp_row(const in_t* data, int rank, const Py_ssize_t* shape,
+                             const Py_ssize_t* strides, const double* c0,
+                             const double* c1, const double* c2, double* vals,
+                             Py_ssize_t nk, int order, int mode,
+                             double cval) noexcept nogil:
+    if rank == 3:
+        if order == 1:
+            _row_linear3(data, shape, strides, c0, c1, c2, vals, nk, mode, cval)
+        else:
+            _row_nearest3(data, shape, strides, c0, c1, c2, vals, nk, mode, cval)
+    else:
+        if order == 1:
+            _row_linear2(data, shape, strides, c0, c1, vals, nk, mode, cval)
+        else:
+            _row_nearest2(data, shape, strides, c0, c1, vals, nk, mode, cval)
+
+
+# --------------------------------------------------------------------------
+# Drivers: parallel loops over output rows
+# --------------------------------------------------------------------------
+cdef int _affine_driver(const in_t* data, int rank, const Py_ssize_t* shape,
+                        const Py_ssize_t* strides, const double* matrix,
+                        const double* offset, char* out,
+                        const Py_ssize_t* oshape, const Py_ssize_t* ostrides,
+                        int out_code, int order, int mode, double cval,
+                        int nthreads, double* buffers) noexcept nogil:
+    """Affine source: coordinate h of output (o0, o1, k) is
+    ((offset[h] + o0*m[h,0]) + o1*m[h,1]) + k*m[h,2], as scipy sums it."""
+    cdef Py_ssize_t n1 = oshape[1], nk = oshape[2]
+    cdef Py_ssize_t nrows = oshape[0] * oshape[1]
+    cdef Py_ssize_t r, o0, o1, k
+    cdef int h
+    cdef double p, m2
+    cdef double* buf
+    cdef double* cbuf
+    for r in prange(nrows, nogil=True, num_threads=nthreads, schedule='static'):
+        buf = buffers + threadid() * 4 * nk
+        o0 = r // n1
+        o1 = r - o0 * n1
+        for h in range(rank):
+            cbuf = buf + (h + 1) * nk
+            p = offset[h]
+            p = p + <double>o0 * matrix[h * 3]
+            p = p + <double>o1 * matrix[h * 3 + 1]
+            m2 = matrix[h * 3 + 2]
+            for k in range(nk):
+                cbuf[k] = p + <double>k * m2
+        _interp_row(data, rank, shape, strides, buf + nk, buf + 2 * nk,
+                    buf + 3 * nk, buf, nk, order, mode, cval)
+        _store_row(buf, out + o0 * ostrides[0] + o1 * ostrides[1],
+                   ostrides[2], nk, out_code)
+    return 0
+
+
+cdef int _coords_driver(const in_t* data, int rank, const Py_ssize_t* shape,
+                        const Py_ssize_t* strides, char** cptr,
+                        const Py_ssize_t* cstrides, char* out,
+                        const Py_ssize_t* oshape, const Py_ssize_t* ostrides,
+                        int out_code, int order, int mode, double cval,
+                        int nthreads, double* buffers) noexcept nogil:
+    """Coordinate source: coordinate h of output (o0, o1, k) is read from a
+    strided float64 array (cptr[h], cstrides[3*h : 3*h+3])."""
+    cdef Py_ssize_t n1 = oshape[1], nk = oshape[2]
+    cdef Py_ssize_t nrows = oshape[0] * oshape[1]
+    cdef Py_ssize_t r, o0, o1, k, cs
+    cdef int h
+    cdef double* buf
+    cdef double* cbuf
+    cdef const char* src
+    for r in prange(nrows, nogil=True, num_threads=nthreads, schedule='static'):
+        buf = buffers + threadid() * 4 * nk
+        o0 = r // n1
+        o1 = r - o0 * n1
+        for h in range(rank):
+            cbuf = buf + (h + 1) * nk
+            src = cptr[h] + o0 * cstrides[3 * h] + o1 * cstrides[3 * h + 1]
+            cs = cstrides[3 * h + 2]
+            for k in range(nk):
+                cbuf[k] = (<const double*>(src + k * cs))[0]
+        _interp_row(data, rank, shape, strides, buf + nk, buf + 2 * nk,
+                    buf + 3 * nk, buf, nk, order, mode, cval)
+        _store_row(buf, out + o0 * ostrides[0] + o1 * ostrides[1],
+                   ostrides[2], nk, out_code)
+    return 0
+
+
+cdef int _separable_driver(const in_t* data, const Py_ssize_t* shape,
+                           const Py_ssize_t* strides, const double* ctab,
+                           const Py_ssize_t* start, const double* wtab,
+                           const uint8_t* inside, char* out,
+                           const Py_ssize_t* oshape, const Py_ssize_t* ostrides,
+                           int out_code, int order, int mode, double cval,
+                           Py_ssize_t xlo, Py_ssize_t span, int use_products,
+                           int nthreads, double* buffers,
+                           Py_ssize_t per_thread) noexcept nogil:
+    """Axis-aligned (diagonal) transforms of 3-D inputs.
+
+    Input coordinate h depends on output index h only, so floors, weights
+    and the in-range test come from per-axis tables (ctab, start, wtab,
+    inside; each laid out as [axis 0 | axis 1 | axis 2]).  For linear
+    interpolation the partial products ``(v * wa) * wb`` of the four input
+    rows feeding an output row are formed once per input sample and reused
+    by every output voxel: the same operations in the same order as scipy,
+    fewer of them.
+    """
+    cdef Py_ssize_t n0 = oshape[0], n1 = oshape[1], nk = oshape[2]
+    cdef Py_ssize_t r, i, j, k, x, st
+    cdef Py_ssize_t s0 = strides[0], s1 = strides[1], s2 = strides[2]
+    cdef const double* c2 = ctab + n0 + n1
+    cdef const Py_ssize_t* st2 = start + n0 + n1
+    cdef const double* w2 = wtab + 2 * (n0 + n1)
+    cdef const uint8_t* in2 = inside + n0 + n1
+    cdef double a0, a1, b0, b1, t
+    cdef double* vals
+    cdef double* p00
+    cdef double* p01
+    cdef double* p10
+    cdef double* p11
+    cdef const char* row
+    for r in prange(n0 * n1, nogil=True, num_threads=nthreads, schedule='static'):
+        vals = buffers + threadid() * per_thread
+        i = r // n1
+        j = r - i * n1
+        if inside[i] and inside[n0 + j]:
+            row = (<const char*>data) + start[i] * s0 + start[n0 + j] * s1
+            if order == 0:
+                for k in range(nk):
+                    if in2[k]:
+                        t = 0.0
+                        t = t + <double>(<const in_t*>(row + st2[k] * s2))[0]
+                        vals[k] = t
+                    else:
+                        vals[k] = _edge3(data, shape, strides, ctab[i],
+                                         ctab[n0 + j], c2[k], 0, mode, cval)
+            else:
+                a0 = wtab[2 * i]
+                a1 = wtab[2 * i + 1]
+                b0 = wtab[2 * (n0 + j)]
+                b1 = wtab[2 * (n0 + j) + 1]
+                if use_products:
+                    p00 = vals + nk
+                    p01 = p00 + span
+                    p10 = p01 + span
+                    p11 = p10 + span
+                    for x in range(span):
+                        st = (xlo + x) * s2
+                        p00[x] = (<double>(<const in_t*>(row + st))[0] * a0) * b0
+                        p01[x] = (<double>(<const in_t*>(row + s1 + st))[0] * a0) * b1
+                        p10[x] = (<double>(<const in_t*>(row + s0 + st))[0] * a1) * b0
+                        p11[x] = (<double>(<const in_t*>(row + s0 + s1 + st))[0] * a1) * b1
+                for k in range(nk):
+                    if in2[k]:
+                        st = st2[k]
+                        t = 0.0
+                        if use_products:
+                            x = st - xlo
+                            t = t + p00[x] * w2[2 * k]
+                            t = t + p00[x + 1] * w2[2 * k + 1]
+                            t = t + p01[x] * w2[2 * k]
+                            t = t + p01[x + 1] * w2[2 * k + 1]
+                            t = t + p10[x] * w2[2 * k]
+                            t = t + p10[x + 1] * w2[2 * k + 1]
+                            t = t + p11[x] * w2[2 * k]
+                            t = t + p11[x + 1] * w2[2 * k + 1]
+                        else:
+                            st = st * s2
+                            t = t + ((<double>(<const in_t*>(row + st))[0] * a0) * b0) * w2[2 * k]
+                            t = t + ((<double>(<const in_t*>(row + st + s2))[0] * a0) * b0) * w2[2 * k + 1]
+                            t = t + ((<double>(<const in_t*>(row + s1 + st))[0] * a0) * b1) * w2[2 * k]
+                            t = t + ((<double>(<const in_t*>(row + s1 + st + s2))[0] * a0) * b1) * w2[2 * k + 1]
+                            t = t + ((<double>(<const in_t*>(row + s0 + st))[0] * a1) * b0) * w2[2 * k]
+                            t = t + ((<double>(<const in_t*>(row + s0 + st + s2))[0] * a1) * b0) * w2[2 * k + 1]
+                            t = t + ((<double>(<const in_t*>(row + s0 + s1 + st))[0] * a1) * b1) * w2[2 * k]
+                            t = t + ((<double>(<const in_t*>(row + s0 + s1 + st + s2))[0] * a1) * b1) * w2[2 * k + 1]
+                        vals[k] = t
+                    else:
+                        vals[k] = _edge3(data, shape, strides, ctab[i],
+                                         ctab[n0 + j], c2[k], 1, mode, cval)
+        else:
+            for k in range(nk):
+                vals[k] = _edge3(data, shape, strides, ctab[i], ctab[n0 + j],
+                                 c2[k], order, mode, cval)
+        _store_row(vals, out + i * ostrides[0] + j * ostrides[1], ostrides[2],
+                   nk, out_code)
+    return 0
+
+
+# --------------------------------------------------------------------------
+# Python entry points (called by medfast.ndimage only)
+# --------------------------------------------------------------------------
+cdef double* _thread_buffers(int nthreads, Py_ssize_t per_thread) except NULL:
+    cdef size_t n = <size_t>nthreads * <size_t>max(per_thread, 1)
+    cdef double* buf = <double*>malloc(n * sizeof(double))
+    if buf == NULL:
+        raise MemoryError(f"cannot allocate {n * 8} bytes of row buffers")
+    return buf
+
+
+cdef void _describe(cnp.ndarray a, Py_ssize_t* shape, Py_ssize_t* strides):
+    cdef int h
+    for h in range(a.ndim):
+        shape[h] = a.shape[h]
+        strides[h] = a.strides[h]
+
+
+def affine(cnp.ndarray inp, int in_code, const double[:, ::1] matrix,
+           const double[::1] offset, cnp.ndarray out, int out_code,
+           int order, int mode, double cval, int nthreads):
+    """Resample ``inp`` (2-D or 3-D) into ``out`` (3-D view) with an affine
+    map.  ``matrix`` is (inp.ndim, 3); arguments are trusted (see
+    medfast.ndimage)."""
+    cdef Py_ssize_t shape[3]
+    cdef Py_ssize_t strides[3]
+    cdef Py_ssize_t oshape[3]
+    cdef Py_ssize_t ostrides[3]
+    cdef int rank = inp.ndim
+    _describe(inp, shape, strides)
+    _describe(out, oshape, ostrides)
+    if oshape[0] * oshape[1] * oshape[2] == 0:
+        return
+    cdef double* buffers = _thread_buffers(nthreads, 4 * oshape[2])
+    cdef const void* d = cnp.PyArray_DATA(inp)
+    cdef char* o = <char*>cnp.PyArray_DATA(out)
+    cdef const double* m = &matrix[0, 0]
+    cdef const double* off = &offset[0]
+    with nogil:
+        if in_code == 0:
+            _affine_driver(<const uint8_t*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+        elif in_code == 1:
+            _affine_driver(<const int8_t*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+        elif in_code == 2:
+            _affine_driver(<const uint16_t*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+        elif in_code == 3:
+            _affine_driver(<const int16_t*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+        elif in_code == 4:
+            _affine_driver(<const uint32_t*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+        elif in_code == 5:
+            _affine_driver(<const int32_t*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+        elif in_code == 6:
+            _affine_driver(<const float*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+        else:
+            _affine_driver(<const double*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+    free(buffers)
+
+
+def coordinates(cnp.ndarray inp, int in_code, list coords, cnp.ndarray out,
+                int out_code, int order, int mode, double cval, int nthreads):
+    """Resample ``inp`` (2-D or 3-D) at the float64 coordinates
+    ``coords[h]`` (each a 3-D view shaped like ``out``)."""
+    cdef Py_ssize_t shape[3]
+    cdef Py_ssize_t strides[3]
+    cdef Py_ssize_t oshape[3]
+    cdef Py_ssize_t ostrides[3]
+    cdef char* cptr[3]
+    cdef Py_ssize_t cstrides[9]
+    cdef int rank = inp.ndim, h, q
+    cdef cnp.ndarray c
+    _describe(inp, shape, strides)
+    _describe(out, oshape, ostrides)
+    for h in range(rank):
+        c = coords[h]
+        cptr[h] = <char*>cnp.PyArray_DATA(c)
+        for q in range(3):
+            cstrides[3 * h + q] = c.strides[q]
+    if oshape[0] * oshape[1] * oshape[2] == 0:
+        return
+    cdef double* buffers = _thread_buffers(nthreads, 4 * oshape[2])
+    cdef const void* d = cnp.PyArray_DATA(inp)
+    cdef char* o = <char*>cnp.PyArray_DATA(out)
+    with nogil:
+        if in_code == 0:
+            _coords_driver(<const uint8_t*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+        elif in_code == 1:
+            _coords_driver(<const int8_t*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+        elif in_code == 2:
+            _coords_driver(<const uint16_t*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+        elif in_code == 3:
+            _coords_driver(<const int16_t*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+        elif in_code == 4:
+            _coords_driver(<const uint32_t*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+        elif in_code == 5:
+            _coords_driver(<const int32_t*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+        elif in_code == 6:
+            _coords_driver(<const float*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+        else:
+            _coords_driver(<const double*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+    free(buffers)
+
+
+def separable(cnp.ndarray inp, int in_code, list tables, cnp.ndarray out,
+              int out_code, int order, int mode, double cval, int nthreads):
+    """Resample a 3-D ``inp`` into a 3-D ``out`` where input coordinate h
+    depends on output index h only: ``tables[h][o_h]`` (float64)."""
+    cdef Py_ssize_t shape[3]
+    cdef Py_ssize_t strides[3]
+    cdef Py_ssize_t oshape[3]
+    cdef Py_ssize_t ostrides[3]
+    _describe(inp, shape, strides)
+    _describe(out, oshape, ostrides)
+    cdef Py_ssize_t total = oshape[0] + oshape[1] + oshape[2]
+    if oshape[0] * oshape[1] * oshape[2] == 0:
+        return
+    # Per-axis tables: coordinate, start index, weights, all-taps-inside.
+    cdef double[::1] ctab = np.ascontiguousarray(np.concatenate(tables), dtype=np.float64)
+    cdef Py_ssize_t[::1] start = np.zeros(total, dtype=np.intp)
+    cdef double[::1] wtab = np.zeros(2 * total, dtype=np.float64)
+    cdef uint8_t[::1] inside = np.zeros(total, dtype=np.uint8)
+    cdef Py_ssize_t q, h, base = 0, st
+    cdef double x, lim
+    cdef Py_ssize_t xlo = 0, xhi = -1, span
+    cdef bint first = True
+    for h in range(3):
+        lim = shape[h] - 1
+        for q in range(base, base + oshape[h]):
+            x = ctab[q]
+            if order == 1 and x >= 0 and x < lim:
+                st = <Py_ssize_t>x
+                start[q] = st
+                wtab[2 * q] = 1.0 - (x - <double>st)
+                wtab[2 * q + 1] = 1.0 - wtab[2 * q]
+                inside[q] = 1
+            elif order == 0 and x >= 0 and x <= lim:
+                start[q] = <Py_ssize_t>(x + 0.5)
+                inside[q] = 1
+            if h == 2 and inside[q]:
+                if first or start[q] < xlo:
+                    xlo = start[q]
+                if first or start[q] + 1 > xhi:
+                    xhi = start[q] + 1
+                first = False
+        base += oshape[h]
+    span = xhi - xlo + 1 if not first else 0
+    # Partial products pay off unless the output skips most input samples.
+    cdef int use_products = order == 1 and span > 0 and span <= 2 * oshape[2] + 16
+    cdef Py_ssize_t per_thread = oshape[2] + (4 * span if use_products else 0)
+    cdef double* buffers = _thread_buffers(nthreads, per_thread)
+    cdef const void* d = cnp.PyArray_DATA(inp)
+    cdef char* o = <char*>cnp.PyArray_DATA(out)
+    cdef const double* ct = &ctab[0]
+    cdef const Py_ssize_t* sp = &start[0]
+    cdef const double* wt = &wtab[0]
+    cdef const uint8_t* ins = &inside[0]
+    with nogil:
+        if in_code == 0:
+            _separable_driver(<const uint8_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, use_products, nthreads, buffers, per_thread)
+        elif in_code == 1:
+            _separable_driver(<const int8_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, use_products, nthreads, buffers, per_thread)
+        elif in_code == 2:
+            _separable_driver(<const uint16_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, use_products, nthreads, buffers, per_thread)
+        elif in_code == 3:
+            _separable_driver(<const int16_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, use_products, nthreads, buffers, per_thread)
+        elif in_code == 4:
+            _separable_driver(<const uint32_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, use_products, nthreads, buffers, per_thread)
+        elif in_code == 5:
+            _separable_driver(<const int32_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, use_products, nthreads, buffers, per_thread)
+        elif in_code == 6:
+            _separable_driver(<const float*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, use_products, nthreads, buffers, per_thread)
+        else:
+            _separable_driver(<const double*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, use_products, nthreads, buffers, per_thread)
+    free(buffers)
