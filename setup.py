@@ -39,7 +39,7 @@ if not OPENMP:
 
 # -ffp-contract=off: no fused multiply-add, so every rounding step matches
 # scipy's (bit-identical results). No -march=native: wheels run anywhere.
-compile_args = ["-O3", "-ffp-contract=off"]
+compile_args = ["-O3", "-ffp-contract=off"] + os.environ.get("MEDFAST_CFLAGS", "").split()
 link_args = []
 if OPENMP:
     compile_args.append("-fopenmp")

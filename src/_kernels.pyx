@@ -463,6 +463,166 @@ cdef inline void _interp_row(const in_t* data, int rank, const Py_ssize_t* shape
 
 
 # --------------------------------------------------------------------------
+# Aligned rows: output rows that run along the input's last axis
+# --------------------------------------------------------------------------
+# When input coordinates 0 and 1 are constant along an output row (the last
+# output axis maps onto the last input axis only: scalings, flips, in-plane
+# rotations), the two outer weights are constant too.  The partial products
+# (v * wa) * wb of the four input rows feeding the output row are then formed
+# once per input sample and reused by every output voxel: the same
+# operations in the same order as scipy, far fewer of them.
+
+cdef void _combine_run(const double* pbuf, Py_ssize_t xlo,
+                       const Py_ssize_t* st, const double* w0,
+                       const double* w1, double* vals, Py_ssize_t ka,
+                       Py_ssize_t kb) noexcept nogil:
+    """Output voxels ka..kb-1 of an aligned row from the grouped partial
+    products (see _aligned_linear); each sum keeps scipy's order.  A flat
+    loop without branches, so the compiler can vectorise across voxels."""
+    cdef Py_ssize_t k, q
+    cdef double t
+    for k in range(ka, kb):
+        q = 4 * (st[k] - xlo)
+        t = 0.0
+        t = t + pbuf[q] * w0[k]
+        t = t + pbuf[q + 4] * w1[k]
+        t = t + pbuf[q + 1] * w0[k]
+        t = t + pbuf[q + 5] * w1[k]
+        t = t + pbuf[q + 2] * w0[k]
+        t = t + pbuf[q + 6] * w1[k]
+        t = t + pbuf[q + 3] * w0[k]
+        t = t + pbuf[q + 7] * w1[k]
+        vals[k] = t
+
+
+cdef void _aligned_linear(const in_t* data, Py_ssize_t row_off,
+                          Py_ssize_t s0, Py_ssize_t s1, Py_ssize_t s2,
+                          double a0, double a1, double b0, double b1,
+                          Py_ssize_t nk, const Py_ssize_t* st2,
+                          const double* w2, const uint8_t* in2,
+                          Py_ssize_t xlo, Py_ssize_t span, double* vals,
+                          double* pbuf) noexcept nogil:
+    """vals[k] for every k with in2[k] (all taps inside); others untouched.
+
+    st2/w2/in2: per-voxel start index, weight pair and inside flag along
+    the last axis; [xlo, xlo + span) covers every st2[k] and st2[k] + 1.
+    pbuf: scratch of 4 * span doubles, or NULL to gather directly.
+    """
+    cdef const char* row = (<const char*>data) + row_off
+    cdef Py_ssize_t k, x, st
+    cdef double t
+    cdef const in_t* r00
+    cdef const in_t* r01
+    cdef const in_t* r10
+    cdef const in_t* r11
+    cdef double* q
+    if pbuf != NULL:
+        # q[4x .. 4x+3] = the four partial products at input sample xlo + x,
+        # so each output voxel reads two adjacent groups of four.
+        if s2 == sizeof(in_t):
+            # contiguous rows: a plain loop the compiler vectorises
+            r00 = (<const in_t*>row) + xlo
+            r01 = (<const in_t*>(row + s1)) + xlo
+            r10 = (<const in_t*>(row + s0)) + xlo
+            r11 = (<const in_t*>(row + s0 + s1)) + xlo
+            for x in range(span):
+                pbuf[4 * x] = (<double>r00[x] * a0) * b0
+                pbuf[4 * x + 1] = (<double>r01[x] * a0) * b1
+                pbuf[4 * x + 2] = (<double>r10[x] * a1) * b0
+                pbuf[4 * x + 3] = (<double>r11[x] * a1) * b1
+        else:
+            for x in range(span):
+                st = (xlo + x) * s2
+                pbuf[4 * x] = (<double>(<const in_t*>(row + st))[0] * a0) * b0
+                pbuf[4 * x + 1] = (<double>(<const in_t*>(row + s1 + st))[0] * a0) * b1
+                pbuf[4 * x + 2] = (<double>(<const in_t*>(row + s0 + st))[0] * a1) * b0
+                pbuf[4 * x + 3] = (<double>(<const in_t*>(row + s0 + s1 + st))[0] * a1) * b1
+        k = 0
+        while k < nk:
+            if not in2[k]:
+                k += 1
+                continue
+            x = k
+            while x < nk and in2[x]:
+                x += 1
+            _combine_run(pbuf, xlo, st2, w2, w2 + nk, vals, k, x)
+            k = x
+        return
+    for k in range(nk):
+        if in2[k]:
+            st = st2[k] * s2
+            t = 0.0
+            t += ((<double>(<const in_t*>(row + st))[0] * a0) * b0) * w2[k]
+            t += ((<double>(<const in_t*>(row + st + s2))[0] * a0) * b0) * w2[nk + k]
+            t += ((<double>(<const in_t*>(row + s1 + st))[0] * a0) * b1) * w2[k]
+            t += ((<double>(<const in_t*>(row + s1 + st + s2))[0] * a0) * b1) * w2[nk + k]
+            t += ((<double>(<const in_t*>(row + s0 + st))[0] * a1) * b0) * w2[k]
+            t += ((<double>(<const in_t*>(row + s0 + st + s2))[0] * a1) * b0) * w2[nk + k]
+            t += ((<double>(<const in_t*>(row + s0 + s1 + st))[0] * a1) * b1) * w2[k]
+            t += ((<double>(<const in_t*>(row + s0 + s1 + st + s2))[0] * a1) * b1) * w2[nk + k]
+            vals[k] = t
+
+
+cdef void _aligned_nearest(const in_t* data, Py_ssize_t row_off, Py_ssize_t s2,
+                           Py_ssize_t nk, const Py_ssize_t* st2,
+                           const uint8_t* in2, double* vals) noexcept nogil:
+    """Order 0 along an aligned row: vals[k] for every k with in2[k]."""
+    cdef const char* row = (<const char*>data) + row_off
+    cdef Py_ssize_t k
+    cdef double t
+    for k in range(nk):
+        if in2[k]:
+            t = 0.0
+            t += <double>(<const in_t*>(row + st2[k] * s2))[0]
+            vals[k] = t
+
+
+cdef inline bint _inside(double x, double lim, int order) noexcept nogil:
+    # All taps of coordinate x inside [0, lim]: no boundary mapping needed.
+    if order == 1:
+        return x >= 0 and x < lim
+    return x >= 0 and x <= lim
+
+
+cdef Py_ssize_t _axis_table(const double* x, Py_ssize_t n, double lim, int order,
+                            Py_ssize_t* st, double* w, uint8_t* ins,
+                            Py_ssize_t* xlo) noexcept nogil:
+    """Start index, weight pair and inside flag of each coordinate x[k].
+
+    Returns the span of input samples the inside points touch (0 if none)
+    and its first index in xlo[0].
+    """
+    cdef Py_ssize_t k, s, lo = 0, hi = -1
+    cdef bint first = True
+    for k in range(n):
+        ins[k] = _inside(x[k], lim, order)
+        if not ins[k]:
+            continue
+        if order == 1:
+            s = <Py_ssize_t>x[k]
+            w[k] = 1.0 - (x[k] - <double>s)
+            w[n + k] = 1.0 - w[k]
+        else:
+            s = <Py_ssize_t>(x[k] + 0.5)
+        st[k] = s
+        if first or s < lo:
+            lo = s
+        if first or s + order > hi:
+            hi = s + order
+        first = False
+    xlo[0] = lo
+    return hi - lo + 1 if not first else 0
+
+
+cdef inline double* _use_products(double* pbuf, Py_ssize_t span,
+                                  Py_ssize_t nk) noexcept nogil:
+    # Partial products pay off unless the row skips most input samples.
+    if span > 0 and span <= 2 * nk + 16:
+        return pbuf
+    return NULL
+
+
+# --------------------------------------------------------------------------
 # Drivers: parallel loops over output rows
 # --------------------------------------------------------------------------
 cdef int _affine_driver(const in_t* data, int rank, const Py_ssize_t* shape,
@@ -470,21 +630,35 @@ cdef int _affine_driver(const in_t* data, int rank, const Py_ssize_t* shape,
                         const double* offset, char* out,
                         const Py_ssize_t* oshape, const Py_ssize_t* ostrides,
                         int out_code, int order, int mode, double cval,
-                        int nthreads, double* buffers) noexcept nogil:
+                        int nthreads, double* buffers,
+                        Py_ssize_t per_thread) noexcept nogil:
     """Affine source: coordinate h of output (o0, o1, k) is
     ((offset[h] + o0*m[h,0]) + o1*m[h,1]) + k*m[h,2], as scipy sums it."""
     cdef Py_ssize_t n1 = oshape[1], nk = oshape[2]
     cdef Py_ssize_t nrows = oshape[0] * oshape[1]
-    cdef Py_ssize_t r, o0, o1, k
+    cdef Py_ssize_t r, o0, o1, k, xlo, span
     cdef int h
-    cdef double p, m2
+    cdef double p, m2, p0, p1
     cdef double* buf
     cdef double* cbuf
+    cdef double* wbuf
+    cdef Py_ssize_t* stbuf
+    cdef uint8_t* inbuf
+    # Rows along the input's last axis (see _aligned_linear).
+    cdef bint aligned = (rank == 3 and matrix[2] == 0.0 and matrix[5] == 0.0)
     for r in prange(nrows, nogil=True, num_threads=nthreads, schedule='static'):
-        buf = buffers + threadid() * 4 * nk
+        buf = buffers + threadid() * per_thread
         o0 = r // n1
         o1 = r - o0 * n1
+        p0 = offset[0]
+        p0 = p0 + <double>o0 * matrix[0]
+        p0 = p0 + <double>o1 * matrix[1]
+        p1 = offset[1]
+        p1 = p1 + <double>o0 * matrix[3]
+        p1 = p1 + <double>o1 * matrix[4]
         for h in range(rank):
+            if aligned and h < 2:
+                continue  # constant along the row: p0, p1
             cbuf = buf + (h + 1) * nk
             p = offset[h]
             p = p + <double>o0 * matrix[h * 3]
@@ -492,8 +666,40 @@ cdef int _affine_driver(const in_t* data, int rank, const Py_ssize_t* shape,
             m2 = matrix[h * 3 + 2]
             for k in range(nk):
                 cbuf[k] = p + <double>k * m2
-        _interp_row(data, rank, shape, strides, buf + nk, buf + 2 * nk,
-                    buf + 3 * nk, buf, nk, order, mode, cval)
+        if aligned and not (_inside(p0, shape[0] - 1, order)
+                            and _inside(p1, shape[1] - 1, order)):
+            # boundary rows take the general path: fill their coordinates
+            for k in range(nk):
+                buf[nk + k] = p0 + <double>k * 0.0
+                buf[2 * nk + k] = p1 + <double>k * 0.0
+        if (aligned and nk > 0 and _inside(p0, shape[0] - 1, order)
+                and _inside(p1, shape[1] - 1, order)):
+            wbuf = buf + 4 * nk
+            stbuf = <Py_ssize_t*>(buf + 6 * nk)
+            inbuf = <uint8_t*>(buf + 7 * nk)
+            span = _axis_table(buf + 3 * nk, nk, shape[2] - 1, order, stbuf,
+                               wbuf, inbuf, &xlo)
+            if order == 1:
+                _aligned_linear(data, (<Py_ssize_t>p0) * strides[0]
+                                + (<Py_ssize_t>p1) * strides[1],
+                                strides[0], strides[1], strides[2],
+                                1.0 - (p0 - <double>(<Py_ssize_t>p0)),
+                                1.0 - (1.0 - (p0 - <double>(<Py_ssize_t>p0))),
+                                1.0 - (p1 - <double>(<Py_ssize_t>p1)),
+                                1.0 - (1.0 - (p1 - <double>(<Py_ssize_t>p1))),
+                                nk, stbuf, wbuf, inbuf, xlo, span, buf,
+                                _use_products(buf + 8 * nk, span, nk))
+            else:
+                _aligned_nearest(data, (<Py_ssize_t>(p0 + 0.5)) * strides[0]
+                                 + (<Py_ssize_t>(p1 + 0.5)) * strides[1],
+                                 strides[2], nk, stbuf, inbuf, buf)
+            for k in range(nk):
+                if not inbuf[k]:
+                    buf[k] = _edge3(data, shape, strides, p0, p1, buf[3 * nk + k],
+                                    order, mode, cval)
+        else:
+            _interp_row(data, rank, shape, strides, buf + nk, buf + 2 * nk,
+                        buf + 3 * nk, buf, nk, order, mode, cval)
         _store_row(buf, out + o0 * ostrides[0] + o1 * ostrides[1],
                    ostrides[2], nk, out_code)
     return 0
@@ -504,7 +710,8 @@ cdef int _coords_driver(const in_t* data, int rank, const Py_ssize_t* shape,
                         const Py_ssize_t* cstrides, char* out,
                         const Py_ssize_t* oshape, const Py_ssize_t* ostrides,
                         int out_code, int order, int mode, double cval,
-                        int nthreads, double* buffers) noexcept nogil:
+                        int nthreads, double* buffers,
+                        Py_ssize_t per_thread) noexcept nogil:
     """Coordinate source: coordinate h of output (o0, o1, k) is read from a
     strided float64 array (cptr[h], cstrides[3*h : 3*h+3])."""
     cdef Py_ssize_t n1 = oshape[1], nk = oshape[2]
@@ -515,7 +722,7 @@ cdef int _coords_driver(const in_t* data, int rank, const Py_ssize_t* shape,
     cdef double* cbuf
     cdef const char* src
     for r in prange(nrows, nogil=True, num_threads=nthreads, schedule='static'):
-        buf = buffers + threadid() * 4 * nk
+        buf = buffers + threadid() * per_thread
         o0 = r // n1
         o1 = r - o0 * n1
         for h in range(rank):
@@ -537,96 +744,42 @@ cdef int _separable_driver(const in_t* data, const Py_ssize_t* shape,
                            const uint8_t* inside, char* out,
                            const Py_ssize_t* oshape, const Py_ssize_t* ostrides,
                            int out_code, int order, int mode, double cval,
-                           Py_ssize_t xlo, Py_ssize_t span, int use_products,
-                           int nthreads, double* buffers,
-                           Py_ssize_t per_thread) noexcept nogil:
+                           Py_ssize_t xlo, Py_ssize_t span, int nthreads,
+                           double* buffers, Py_ssize_t per_thread) noexcept nogil:
     """Axis-aligned (diagonal) transforms of 3-D inputs.
 
     Input coordinate h depends on output index h only, so floors, weights
-    and the in-range test come from per-axis tables (ctab, start, wtab,
-    inside; each laid out as [axis 0 | axis 1 | axis 2]).  For linear
-    interpolation the partial products ``(v * wa) * wb`` of the four input
-    rows feeding an output row are formed once per input sample and reused
-    by every output voxel: the same operations in the same order as scipy,
-    fewer of them.
+    and the inside test come once from per-axis tables (ctab, start, wtab,
+    inside; each laid out as [axis 0 | axis 1 | axis 2]) and every row is
+    an aligned row.
     """
     cdef Py_ssize_t n0 = oshape[0], n1 = oshape[1], nk = oshape[2]
-    cdef Py_ssize_t r, i, j, k, x, st
-    cdef Py_ssize_t s0 = strides[0], s1 = strides[1], s2 = strides[2]
-    cdef const double* c2 = ctab + n0 + n1
-    cdef const Py_ssize_t* st2 = start + n0 + n1
-    cdef const double* w2 = wtab + 2 * (n0 + n1)
-    cdef const uint8_t* in2 = inside + n0 + n1
-    cdef double a0, a1, b0, b1, t
+    cdef Py_ssize_t r, i, j, k
+    cdef Py_ssize_t m = n0 + n1
     cdef double* vals
-    cdef double* p00
-    cdef double* p01
-    cdef double* p10
-    cdef double* p11
-    cdef const char* row
     for r in prange(n0 * n1, nogil=True, num_threads=nthreads, schedule='static'):
         vals = buffers + threadid() * per_thread
         i = r // n1
         j = r - i * n1
         if inside[i] and inside[n0 + j]:
-            row = (<const char*>data) + start[i] * s0 + start[n0 + j] * s1
-            if order == 0:
-                for k in range(nk):
-                    if in2[k]:
-                        t = 0.0
-                        t = t + <double>(<const in_t*>(row + st2[k] * s2))[0]
-                        vals[k] = t
-                    else:
-                        vals[k] = _edge3(data, shape, strides, ctab[i],
-                                         ctab[n0 + j], c2[k], 0, mode, cval)
+            if order == 1:
+                _aligned_linear(data, start[i] * strides[0] + start[n0 + j] * strides[1],
+                                strides[0], strides[1], strides[2],
+                                wtab[i], wtab[n0 + i],
+                                wtab[2 * n0 + j], wtab[2 * n0 + n1 + j],
+                                nk, start + m, wtab + 2 * m, inside + m,
+                                xlo, span, vals, _use_products(vals + nk, span, nk))
             else:
-                a0 = wtab[2 * i]
-                a1 = wtab[2 * i + 1]
-                b0 = wtab[2 * (n0 + j)]
-                b1 = wtab[2 * (n0 + j) + 1]
-                if use_products:
-                    p00 = vals + nk
-                    p01 = p00 + span
-                    p10 = p01 + span
-                    p11 = p10 + span
-                    for x in range(span):
-                        st = (xlo + x) * s2
-                        p00[x] = (<double>(<const in_t*>(row + st))[0] * a0) * b0
-                        p01[x] = (<double>(<const in_t*>(row + s1 + st))[0] * a0) * b1
-                        p10[x] = (<double>(<const in_t*>(row + s0 + st))[0] * a1) * b0
-                        p11[x] = (<double>(<const in_t*>(row + s0 + s1 + st))[0] * a1) * b1
-                for k in range(nk):
-                    if in2[k]:
-                        st = st2[k]
-                        t = 0.0
-                        if use_products:
-                            x = st - xlo
-                            t = t + p00[x] * w2[2 * k]
-                            t = t + p00[x + 1] * w2[2 * k + 1]
-                            t = t + p01[x] * w2[2 * k]
-                            t = t + p01[x + 1] * w2[2 * k + 1]
-                            t = t + p10[x] * w2[2 * k]
-                            t = t + p10[x + 1] * w2[2 * k + 1]
-                            t = t + p11[x] * w2[2 * k]
-                            t = t + p11[x + 1] * w2[2 * k + 1]
-                        else:
-                            st = st * s2
-                            t = t + ((<double>(<const in_t*>(row + st))[0] * a0) * b0) * w2[2 * k]
-                            t = t + ((<double>(<const in_t*>(row + st + s2))[0] * a0) * b0) * w2[2 * k + 1]
-                            t = t + ((<double>(<const in_t*>(row + s1 + st))[0] * a0) * b1) * w2[2 * k]
-                            t = t + ((<double>(<const in_t*>(row + s1 + st + s2))[0] * a0) * b1) * w2[2 * k + 1]
-                            t = t + ((<double>(<const in_t*>(row + s0 + st))[0] * a1) * b0) * w2[2 * k]
-                            t = t + ((<double>(<const in_t*>(row + s0 + st + s2))[0] * a1) * b0) * w2[2 * k + 1]
-                            t = t + ((<double>(<const in_t*>(row + s0 + s1 + st))[0] * a1) * b1) * w2[2 * k]
-                            t = t + ((<double>(<const in_t*>(row + s0 + s1 + st + s2))[0] * a1) * b1) * w2[2 * k + 1]
-                        vals[k] = t
-                    else:
-                        vals[k] = _edge3(data, shape, strides, ctab[i],
-                                         ctab[n0 + j], c2[k], 1, mode, cval)
+                _aligned_nearest(data, start[i] * strides[0] + start[n0 + j] * strides[1],
+                                 strides[2], nk, start + m, inside + m, vals)
+            for k in range(nk):
+                if not inside[m + k]:
+                    vals[k] = _edge3(data, shape, strides, ctab[i], ctab[n0 + j],
+                                     ctab[m + k], order, mode, cval)
         else:
             for k in range(nk):
                 vals[k] = _edge3(data, shape, strides, ctab[i], ctab[n0 + j],
-                                 c2[k], order, mode, cval)
+                                 ctab[m + k], order, mode, cval)
         _store_row(vals, out + i * ostrides[0] + j * ostrides[1], ostrides[2],
                    nk, out_code)
     return 0
@@ -665,28 +818,31 @@ def affine(cnp.ndarray inp, int in_code, const double[:, ::1] matrix,
     _describe(out, oshape, ostrides)
     if oshape[0] * oshape[1] * oshape[2] == 0:
         return
-    cdef double* buffers = _thread_buffers(nthreads, 4 * oshape[2])
+    # row buffers: values, 3 coordinates, weight pairs, starts, flags,
+    # partial products (4 rows of up to 2 * nk + 16 samples)
+    cdef Py_ssize_t per_thread = 8 * oshape[2] + 4 * (2 * oshape[2] + 16)
+    cdef double* buffers = _thread_buffers(nthreads, per_thread)
     cdef const void* d = cnp.PyArray_DATA(inp)
     cdef char* o = <char*>cnp.PyArray_DATA(out)
     cdef const double* m = &matrix[0, 0]
     cdef const double* off = &offset[0]
     with nogil:
         if in_code == 0:
-            _affine_driver(<const uint8_t*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+            _affine_driver(<const uint8_t*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
         elif in_code == 1:
-            _affine_driver(<const int8_t*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+            _affine_driver(<const int8_t*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
         elif in_code == 2:
-            _affine_driver(<const uint16_t*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+            _affine_driver(<const uint16_t*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
         elif in_code == 3:
-            _affine_driver(<const int16_t*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+            _affine_driver(<const int16_t*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
         elif in_code == 4:
-            _affine_driver(<const uint32_t*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+            _affine_driver(<const uint32_t*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
         elif in_code == 5:
-            _affine_driver(<const int32_t*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+            _affine_driver(<const int32_t*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
         elif in_code == 6:
-            _affine_driver(<const float*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+            _affine_driver(<const float*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
         else:
-            _affine_driver(<const double*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+            _affine_driver(<const double*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
     free(buffers)
 
 
@@ -711,26 +867,27 @@ def coordinates(cnp.ndarray inp, int in_code, list coords, cnp.ndarray out,
             cstrides[3 * h + q] = c.strides[q]
     if oshape[0] * oshape[1] * oshape[2] == 0:
         return
-    cdef double* buffers = _thread_buffers(nthreads, 4 * oshape[2])
+    cdef Py_ssize_t per_thread = 4 * oshape[2]
+    cdef double* buffers = _thread_buffers(nthreads, per_thread)
     cdef const void* d = cnp.PyArray_DATA(inp)
     cdef char* o = <char*>cnp.PyArray_DATA(out)
     with nogil:
         if in_code == 0:
-            _coords_driver(<const uint8_t*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+            _coords_driver(<const uint8_t*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
         elif in_code == 1:
-            _coords_driver(<const int8_t*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+            _coords_driver(<const int8_t*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
         elif in_code == 2:
-            _coords_driver(<const uint16_t*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+            _coords_driver(<const uint16_t*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
         elif in_code == 3:
-            _coords_driver(<const int16_t*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+            _coords_driver(<const int16_t*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
         elif in_code == 4:
-            _coords_driver(<const uint32_t*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+            _coords_driver(<const uint32_t*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
         elif in_code == 5:
-            _coords_driver(<const int32_t*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+            _coords_driver(<const int32_t*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
         elif in_code == 6:
-            _coords_driver(<const float*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+            _coords_driver(<const float*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
         else:
-            _coords_driver(<const double*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers)
+            _coords_driver(<const double*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
     free(buffers)
 
 
@@ -752,34 +909,12 @@ def separable(cnp.ndarray inp, int in_code, list tables, cnp.ndarray out,
     cdef Py_ssize_t[::1] start = np.zeros(total, dtype=np.intp)
     cdef double[::1] wtab = np.zeros(2 * total, dtype=np.float64)
     cdef uint8_t[::1] inside = np.zeros(total, dtype=np.uint8)
-    cdef Py_ssize_t q, h, base = 0, st
-    cdef double x, lim
-    cdef Py_ssize_t xlo = 0, xhi = -1, span
-    cdef bint first = True
+    cdef Py_ssize_t h, base = 0, xlo = 0, span = 0
     for h in range(3):
-        lim = shape[h] - 1
-        for q in range(base, base + oshape[h]):
-            x = ctab[q]
-            if order == 1 and x >= 0 and x < lim:
-                st = <Py_ssize_t>x
-                start[q] = st
-                wtab[2 * q] = 1.0 - (x - <double>st)
-                wtab[2 * q + 1] = 1.0 - wtab[2 * q]
-                inside[q] = 1
-            elif order == 0 and x >= 0 and x <= lim:
-                start[q] = <Py_ssize_t>(x + 0.5)
-                inside[q] = 1
-            if h == 2 and inside[q]:
-                if first or start[q] < xlo:
-                    xlo = start[q]
-                if first or start[q] + 1 > xhi:
-                    xhi = start[q] + 1
-                first = False
+        span = _axis_table(&ctab[base], oshape[h], shape[h] - 1, order,
+                           &start[base], &wtab[2 * base], &inside[base], &xlo)
         base += oshape[h]
-    span = xhi - xlo + 1 if not first else 0
-    # Partial products pay off unless the output skips most input samples.
-    cdef int use_products = order == 1 and span > 0 and span <= 2 * oshape[2] + 16
-    cdef Py_ssize_t per_thread = oshape[2] + (4 * span if use_products else 0)
+    cdef Py_ssize_t per_thread = oshape[2] + 4 * span
     cdef double* buffers = _thread_buffers(nthreads, per_thread)
     cdef const void* d = cnp.PyArray_DATA(inp)
     cdef char* o = <char*>cnp.PyArray_DATA(out)
@@ -789,19 +924,19 @@ def separable(cnp.ndarray inp, int in_code, list tables, cnp.ndarray out,
     cdef const uint8_t* ins = &inside[0]
     with nogil:
         if in_code == 0:
-            _separable_driver(<const uint8_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, use_products, nthreads, buffers, per_thread)
+            _separable_driver(<const uint8_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, nthreads, buffers, per_thread)
         elif in_code == 1:
-            _separable_driver(<const int8_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, use_products, nthreads, buffers, per_thread)
+            _separable_driver(<const int8_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, nthreads, buffers, per_thread)
         elif in_code == 2:
-            _separable_driver(<const uint16_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, use_products, nthreads, buffers, per_thread)
+            _separable_driver(<const uint16_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, nthreads, buffers, per_thread)
         elif in_code == 3:
-            _separable_driver(<const int16_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, use_products, nthreads, buffers, per_thread)
+            _separable_driver(<const int16_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, nthreads, buffers, per_thread)
         elif in_code == 4:
-            _separable_driver(<const uint32_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, use_products, nthreads, buffers, per_thread)
+            _separable_driver(<const uint32_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, nthreads, buffers, per_thread)
         elif in_code == 5:
-            _separable_driver(<const int32_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, use_products, nthreads, buffers, per_thread)
+            _separable_driver(<const int32_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, nthreads, buffers, per_thread)
         elif in_code == 6:
-            _separable_driver(<const float*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, use_products, nthreads, buffers, per_thread)
+            _separable_driver(<const float*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, nthreads, buffers, per_thread)
         else:
-            _separable_driver(<const double*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, use_products, nthreads, buffers, per_thread)
+            _separable_driver(<const double*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, nthreads, buffers, per_thread)
     free(buffers)

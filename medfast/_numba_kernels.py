@@ -1,0 +1,600 @@
+"""Numba resampling kernels: an operation-for-operation twin of src/_kernels.pyx.
+
+This backend exposes the same two entry points as the compiled Cython module
+(``affine`` and ``coordinates``; medfast.ndimage falls back to
+``coordinates`` with broadcast tables since there is no ``separable`` here)
+and gives bit-identical results, hence scipy's.  Every arithmetic step is
+copied from the Cython kernels, in the same order:
+
+* coordinate h of output (o0, o1, k) is ``((offset[h] + o0*m[h,0]) +
+  o1*m[h,1]) + k*m[h,2]``, summed left to right in float64;
+* linear weights are ``w0 = 1 - (x - floor)``, ``w1 = 1 - w0``, and the value
+  is ``t = 0.0; t += ((v * wa) * wb) * wc`` over the corners in C order;
+* points with a tap outside the input go through ``_sample_edge``, a port of
+  scipy's ``map_coordinate`` logic (including its 1e-15 reflect detail, the
+  integer truncations, the 1e15 clamp and "non-finite coordinate -> cval");
+* values are stored with scipy's rounding and clipping rules.
+
+The kernels are compiled with ``fastmath=False`` (numba's default), so LLVM
+neither reassociates nor contracts ``a * b + c`` into fused multiply-adds:
+each rounding step is the one the C code performs.
+
+Unlike the Cython kernels, no row buffers are used: each output voxel's
+coordinates are computed (or read) on the fly with the same arithmetic.
+
+Compilation: each driver is compiled for one signature per (input dtype,
+output dtype) pair, with every array typed as numba's any-layout ('A')
+array, so C-, F-ordered, strided and negative-stride arrays share one
+machine-code specialisation instead of one per layout.  The results are
+cached on disk (``cache=True``), so a later process loads instead of
+compiling.
+"""
+import threading
+
+import numba
+import numpy as np
+from numba import njit, prange, types
+
+# Boundary modes: scipy's NI_ExtendMode codes (see medfast.ndimage.MODES).
+NEAREST = 0
+WRAP = 1
+REFLECT = 2
+MIRROR = 3
+CONSTANT = 4
+GRID_WRAP = 5
+GRID_CONSTANT = 6
+
+# Output type codes (see medfast/_dtypes.py).
+OUT_BOOL = 0
+OUT_U8 = 1
+OUT_I8 = 2
+OUT_U16 = 3
+OUT_I16 = 4
+OUT_U32 = 5
+OUT_I32 = 6
+OUT_F32 = 7
+OUT_F64 = 8
+
+# Coordinates beyond this magnitude are clamped before flooring, as in the
+# Cython kernels (a larger double does not convert to an integer safely).
+COORD_LIMIT = 1e15
+
+
+# --------------------------------------------------------------------------
+# Boundary handling, exactly as scipy's map_coordinate()
+# --------------------------------------------------------------------------
+@njit(cache=True)
+def _map_coordinate(x, n, mode):
+    # The integer products (sz2 * int(...)) are formed in int64 and only then
+    # converted to float64, as C does with its Py_ssize_t arithmetic.
+    if x < 0:
+        if mode == MIRROR:
+            if n <= 1:
+                x = 0.0
+            else:
+                sz2 = 2 * n - 2
+                x = sz2 * int(-x / sz2) + x
+                x = x + sz2 if x <= 1 - n else -x
+        elif mode == REFLECT:
+            if n <= 1:
+                x = 0.0
+            else:
+                sz2 = 2 * n
+                if x < -sz2:
+                    x = sz2 * int(-x / sz2) + x
+                if x < -n:
+                    x = x + sz2
+                else:
+                    x = (1e-15 if x > -1e-15 else -x) - 1
+        elif mode == WRAP:
+            if n <= 1:
+                x = 0.0
+            else:
+                sz = n - 1
+                x += sz * (int(-x / sz) + 1)
+        elif mode == GRID_WRAP:
+            if n <= 1:
+                x = 0.0
+            else:
+                x += n * (int((-1 - x) / n) + 1)
+        elif mode == NEAREST:
+            x = 0.0
+        elif mode == CONSTANT:
+            x = -1.0
+    elif x > n - 1:
+        if mode == MIRROR:
+            if n <= 1:
+                x = 0.0
+            else:
+                sz2 = 2 * n - 2
+                x -= sz2 * int(x / sz2)
+                if x >= n:
+                    x = sz2 - x
+        elif mode == REFLECT:
+            if n <= 1:
+                x = 0.0
+            else:
+                sz2 = 2 * n
+                x -= sz2 * int(x / sz2)
+                if x >= n:
+                    x = sz2 - x - 1
+        elif mode == WRAP:
+            if n <= 1:
+                x = 0.0
+            else:
+                sz = n - 1
+                x -= sz * int(x / sz)
+        elif mode == GRID_WRAP:
+            if n <= 1:
+                x = 0.0
+            else:
+                x -= n * int(x / n)
+        elif mode == NEAREST:
+            x = float(n - 1)
+        elif mode == CONSTANT:
+            x = -1.0
+    return x
+
+
+@njit(cache=True)
+def _axis_taps(cc, n, order, mode):
+    """One axis of ``_sample_edge``: the taps of coordinate ``cc``.
+
+    Returns ``(ok, i0, i1, out0, out1, w0, w1)``: ``ok`` False means the
+    point is ``cval``; ``i0``/``i1`` are the (mapped) tap indices, ``out0``/
+    ``out1`` whether a tap reads ``cval`` (grid-constant), ``w0``/``w1`` the
+    linear weights.  A tuple instead of the C arrays: no allocation.
+    """
+    if not np.isfinite(cc):
+        return False, 0, 0, False, False, 0.0, 0.0
+    if cc > COORD_LIMIT:
+        cc = COORD_LIMIT
+    elif cc < -COORD_LIMIT:
+        cc = -COORD_LIMIT
+    if mode != GRID_CONSTANT and mode != NEAREST:
+        cc = _map_coordinate(cc, n, mode)
+    if not (cc > -1.0 or mode == GRID_CONSTANT or mode == NEAREST):
+        return False, 0, 0, False, False, 0.0, 0.0
+    w0 = 0.0
+    w1 = 0.0
+    if order == 1:
+        start = int(np.floor(cc))
+        y = cc - np.floor(cc)
+        w0 = 1.0 - y
+        w1 = 1.0
+        w1 -= w0
+    else:
+        start = int(np.floor(cc + 0.5))
+    # scipy maps the taps of modes without an analytic extension by mirroring.
+    smode = MIRROR if (mode == CONSTANT or mode == WRAP) else mode
+    i0 = start
+    i1 = start + 1  # used only when order == 1
+    out0 = False
+    out1 = False
+    if mode == GRID_CONSTANT:
+        out0 = i0 < 0 or i0 >= n
+        out1 = i1 < 0 or i1 >= n
+    elif start < 0 or start + order >= n:
+        i0 = int(_map_coordinate(float(i0), n, smode))
+        if order == 1:
+            i1 = int(_map_coordinate(float(i1), n, smode))
+    return True, i0, i1, out0, out1, w0, w1
+
+
+@njit(cache=True)
+def _edge3(inp, x0, x1, x2, order, mode, cval):
+    """One value of a 3-D input at an arbitrary point, every case handled
+    (the Cython ``_sample_edge`` with rank 3)."""
+    ok, i00, i01, q00, q01, w00, w01 = _axis_taps(x0, inp.shape[0], order, mode)
+    if not ok:
+        return cval
+    ok, i10, i11, q10, q11, w10, w11 = _axis_taps(x1, inp.shape[1], order, mode)
+    if not ok:
+        return cval
+    ok, i20, i21, q20, q21, w20, w21 = _axis_taps(x2, inp.shape[2], order, mode)
+    if not ok:
+        return cval
+    t = 0.0
+    for a in range(order + 1):
+        ia, qa, wa = (i00, q00, w00) if a == 0 else (i01, q01, w01)
+        for b in range(order + 1):
+            ib, qb, wb = (i10, q10, w10) if b == 0 else (i11, q11, w11)
+            for c in range(order + 1):
+                ic, qc, wc = (i20, q20, w20) if c == 0 else (i21, q21, w21)
+                if qa or qb or qc:
+                    coeff = cval
+                else:
+                    coeff = float(inp[ia, ib, ic])
+                if order == 1:
+                    coeff *= wa
+                    coeff *= wb
+                    coeff *= wc
+                t += coeff
+    return t
+
+
+@njit(cache=True)
+def _edge2(inp, x0, x1, order, mode, cval):
+    """As ``_edge3`` for a 2-D input."""
+    ok, i00, i01, q00, q01, w00, w01 = _axis_taps(x0, inp.shape[0], order, mode)
+    if not ok:
+        return cval
+    ok, i10, i11, q10, q11, w10, w11 = _axis_taps(x1, inp.shape[1], order, mode)
+    if not ok:
+        return cval
+    t = 0.0
+    for a in range(order + 1):
+        ia, qa, wa = (i00, q00, w00) if a == 0 else (i01, q01, w01)
+        for b in range(order + 1):
+            ib, qb, wb = (i10, q10, w10) if b == 0 else (i11, q11, w11)
+            if qa or qb:
+                coeff = cval
+            else:
+                coeff = float(inp[ia, ib])
+            if order == 1:
+                coeff *= wa
+                coeff *= wb
+            t += coeff
+    return t
+
+
+# --------------------------------------------------------------------------
+# One output value: the interior fast path, else the edge path
+# --------------------------------------------------------------------------
+@njit(cache=True)
+def _linear3(inp, x0, x1, x2, lim0, lim1, lim2, mode, cval):
+    if (x0 >= 0.0 and x0 < lim0 and x1 >= 0.0 and x1 < lim1
+            and x2 >= 0.0 and x2 < lim2):
+        # All eight taps inside: floor is a truncation, indices are in range.
+        i0 = int(x0)
+        i1 = int(x1)
+        i2 = int(x2)
+        a0 = 1.0 - (x0 - float(i0))
+        a1 = 1.0 - a0
+        b0 = 1.0 - (x1 - float(i1))
+        b1 = 1.0 - b0
+        w0 = 1.0 - (x2 - float(i2))
+        w1 = 1.0 - w0
+        t = 0.0
+        t += ((float(inp[i0, i1, i2]) * a0) * b0) * w0
+        t += ((float(inp[i0, i1, i2 + 1]) * a0) * b0) * w1
+        t += ((float(inp[i0, i1 + 1, i2]) * a0) * b1) * w0
+        t += ((float(inp[i0, i1 + 1, i2 + 1]) * a0) * b1) * w1
+        t += ((float(inp[i0 + 1, i1, i2]) * a1) * b0) * w0
+        t += ((float(inp[i0 + 1, i1, i2 + 1]) * a1) * b0) * w1
+        t += ((float(inp[i0 + 1, i1 + 1, i2]) * a1) * b1) * w0
+        t += ((float(inp[i0 + 1, i1 + 1, i2 + 1]) * a1) * b1) * w1
+        return t
+    return _edge3(inp, x0, x1, x2, 1, mode, cval)
+
+
+@njit(cache=True)
+def _nearest3(inp, x0, x1, x2, lim0, lim1, lim2, mode, cval):
+    if (x0 >= 0.0 and x0 <= lim0 and x1 >= 0.0 and x1 <= lim1
+            and x2 >= 0.0 and x2 <= lim2):
+        # scipy rounds with floor(c + 0.5); c + 0.5 > 0 here.
+        t = 0.0
+        t += float(inp[int(x0 + 0.5), int(x1 + 0.5), int(x2 + 0.5)])
+        return t
+    return _edge3(inp, x0, x1, x2, 0, mode, cval)
+
+
+@njit(cache=True)
+def _linear2(inp, x0, x1, lim0, lim1, mode, cval):
+    if x0 >= 0.0 and x0 < lim0 and x1 >= 0.0 and x1 < lim1:
+        i0 = int(x0)
+        i1 = int(x1)
+        a0 = 1.0 - (x0 - float(i0))
+        a1 = 1.0 - a0
+        b0 = 1.0 - (x1 - float(i1))
+        b1 = 1.0 - b0
+        t = 0.0
+        t += (float(inp[i0, i1]) * a0) * b0
+        t += (float(inp[i0, i1 + 1]) * a0) * b1
+        t += (float(inp[i0 + 1, i1]) * a1) * b0
+        t += (float(inp[i0 + 1, i1 + 1]) * a1) * b1
+        return t
+    return _edge2(inp, x0, x1, 1, mode, cval)
+
+
+@njit(cache=True)
+def _nearest2(inp, x0, x1, lim0, lim1, mode, cval):
+    if x0 >= 0.0 and x0 <= lim0 and x1 >= 0.0 and x1 <= lim1:
+        t = 0.0
+        t += float(inp[int(x0 + 0.5), int(x1 + 0.5)])
+        return t
+    return _edge2(inp, x0, x1, 0, mode, cval)
+
+
+# --------------------------------------------------------------------------
+# Storing a value with scipy's conversion rules
+# --------------------------------------------------------------------------
+@njit(cache=True)
+def _cvtt_i32(t):
+    # What the C cast to a 32-bit (or narrower) integer compiles to on x86
+    # (cvttsd2si): truncation, and 0x80000000 for NaN or out-of-range values,
+    # where C leaves the result undefined.  Only reached for bool outputs and
+    # NaN in signed outputs; everything else is already in range.
+    if t > -2147483649.0 and t < 2147483648.0:
+        return int(t)
+    return -2147483648
+
+
+@njit(cache=True)
+def _store(out, o0, o1, k, t, out_code):
+    if out_code == OUT_F32 or out_code == OUT_F64:
+        out[o0, o1, k] = t
+    elif out_code == OUT_BOOL:
+        # scipy stores booleans with a plain C cast: the low byte.
+        out[o0, o1, k] = _cvtt_i32(t) & 0xFF
+    elif out_code == OUT_U8:
+        t = t + 0.5 if t > 0 else 0.0
+        out[o0, o1, k] = 255.0 if t > 255.0 else t
+    elif out_code == OUT_U16:
+        t = t + 0.5 if t > 0 else 0.0
+        out[o0, o1, k] = 65535.0 if t > 65535.0 else t
+    elif out_code == OUT_U32:
+        t = t + 0.5 if t > 0 else 0.0
+        out[o0, o1, k] = 4294967295.0 if t > 4294967295.0 else t
+    elif out_code == OUT_I8:
+        t = t + 0.5 if t > 0 else t - 0.5
+        t = 127.0 if t > 127.0 else t
+        t = -128.0 if t < -128.0 else t
+        out[o0, o1, k] = _cvtt_i32(t)
+    elif out_code == OUT_I16:
+        t = t + 0.5 if t > 0 else t - 0.5
+        t = 32767.0 if t > 32767.0 else t
+        t = -32768.0 if t < -32768.0 else t
+        out[o0, o1, k] = _cvtt_i32(t)
+    elif out_code == OUT_I32:
+        t = t + 0.5 if t > 0 else t - 0.5
+        t = 2147483647.0 if t > 2147483647.0 else t
+        t = -2147483648.0 if t < -2147483648.0 else t
+        out[o0, o1, k] = _cvtt_i32(t)
+
+
+# --------------------------------------------------------------------------
+# Drivers: parallel loops over output rows (compiled by _compiled below)
+# --------------------------------------------------------------------------
+def _affine3(inp, matrix, offset, out, out_code, order, mode, cval):
+    n1 = out.shape[1]
+    nk = out.shape[2]
+    lim0 = float(inp.shape[0] - 1)
+    lim1 = float(inp.shape[1] - 1)
+    lim2 = float(inp.shape[2] - 1)
+    for r in prange(out.shape[0] * n1):
+        o0 = r // n1
+        o1 = r - o0 * n1
+        p0 = offset[0]
+        p0 = p0 + float(o0) * matrix[0, 0]
+        p0 = p0 + float(o1) * matrix[0, 1]
+        p1 = offset[1]
+        p1 = p1 + float(o0) * matrix[1, 0]
+        p1 = p1 + float(o1) * matrix[1, 1]
+        p2 = offset[2]
+        p2 = p2 + float(o0) * matrix[2, 0]
+        p2 = p2 + float(o1) * matrix[2, 1]
+        m0 = matrix[0, 2]
+        m1 = matrix[1, 2]
+        m2 = matrix[2, 2]
+        for k in range(nk):
+            x0 = p0 + float(k) * m0
+            x1 = p1 + float(k) * m1
+            x2 = p2 + float(k) * m2
+            if order == 1:
+                t = _linear3(inp, x0, x1, x2, lim0, lim1, lim2, mode, cval)
+            else:
+                t = _nearest3(inp, x0, x1, x2, lim0, lim1, lim2, mode, cval)
+            _store(out, o0, o1, k, t, out_code)
+
+
+def _affine2(inp, matrix, offset, out, out_code, order, mode, cval):
+    n1 = out.shape[1]
+    nk = out.shape[2]
+    lim0 = float(inp.shape[0] - 1)
+    lim1 = float(inp.shape[1] - 1)
+    for r in prange(out.shape[0] * n1):
+        o0 = r // n1
+        o1 = r - o0 * n1
+        p0 = offset[0]
+        p0 = p0 + float(o0) * matrix[0, 0]
+        p0 = p0 + float(o1) * matrix[0, 1]
+        p1 = offset[1]
+        p1 = p1 + float(o0) * matrix[1, 0]
+        p1 = p1 + float(o1) * matrix[1, 1]
+        m0 = matrix[0, 2]
+        m1 = matrix[1, 2]
+        for k in range(nk):
+            x0 = p0 + float(k) * m0
+            x1 = p1 + float(k) * m1
+            if order == 1:
+                t = _linear2(inp, x0, x1, lim0, lim1, mode, cval)
+            else:
+                t = _nearest2(inp, x0, x1, lim0, lim1, mode, cval)
+            _store(out, o0, o1, k, t, out_code)
+
+
+def _coords3(inp, c0, c1, c2, out, out_code, order, mode, cval):
+    n1 = out.shape[1]
+    nk = out.shape[2]
+    lim0 = float(inp.shape[0] - 1)
+    lim1 = float(inp.shape[1] - 1)
+    lim2 = float(inp.shape[2] - 1)
+    for r in prange(out.shape[0] * n1):
+        o0 = r // n1
+        o1 = r - o0 * n1
+        for k in range(nk):
+            x0 = c0[o0, o1, k]
+            x1 = c1[o0, o1, k]
+            x2 = c2[o0, o1, k]
+            if order == 1:
+                t = _linear3(inp, x0, x1, x2, lim0, lim1, lim2, mode, cval)
+            else:
+                t = _nearest3(inp, x0, x1, x2, lim0, lim1, lim2, mode, cval)
+            _store(out, o0, o1, k, t, out_code)
+
+
+def _coords2(inp, c0, c1, out, out_code, order, mode, cval):
+    n1 = out.shape[1]
+    nk = out.shape[2]
+    lim0 = float(inp.shape[0] - 1)
+    lim1 = float(inp.shape[1] - 1)
+    for r in prange(out.shape[0] * n1):
+        o0 = r // n1
+        o1 = r - o0 * n1
+        for k in range(nk):
+            x0 = c0[o0, o1, k]
+            x1 = c1[o0, o1, k]
+            if order == 1:
+                t = _linear2(inp, x0, x1, lim0, lim1, mode, cval)
+            else:
+                t = _nearest2(inp, x0, x1, lim0, lim1, mode, cval)
+            _store(out, o0, o1, k, t, out_code)
+
+
+# --------------------------------------------------------------------------
+# Specialisation and threading
+# --------------------------------------------------------------------------
+_compiled_kernels = {}
+_compile_lock = threading.Lock()
+
+
+def _array_type(dtype, ndim, readonly):
+    return types.Array(numba.from_dtype(dtype), ndim, "A", readonly=readonly)
+
+
+def _compiled(driver, inp, out, n_tables):
+    """The driver compiled for ``inp``'s and ``out``'s dtypes.
+
+    The signature types every array as any-layout ('A'); numba converts C/F
+    arrays to it when calling (an explicit signature allows no other
+    specialisation), so layouts do not multiply the compilations.  Inputs
+    are typed read-only so that read-only arrays match too.
+    ``n_tables`` float64 arrays (matrix/offset or coordinate arrays) follow
+    the input.
+    """
+    key = (driver.__name__, inp.dtype, out.dtype)
+    kernel = _compiled_kernels.get(key)
+    if kernel is None:
+        with _compile_lock:
+            kernel = _compiled_kernels.get(key)
+            if kernel is None:
+                if driver is _affine3 or driver is _affine2:
+                    tables = (_array_type(np.float64, 2, True),
+                              _array_type(np.float64, 1, True))
+                else:
+                    tables = (_array_type(np.float64, 3, True),) * n_tables
+                sig = types.void(_array_type(inp.dtype, inp.ndim, True), *tables,
+                                 _array_type(out.dtype, 3, False),
+                                 types.intp, types.intp, types.intp, types.float64)
+                kernel = njit(sig, parallel=True, cache=True, nogil=True)(driver)
+                _compiled_kernels[key] = kernel
+    return kernel
+
+
+def _aligned(array):
+    # numba's signature is for aligned arrays; unaligned ones (rare: views
+    # into byte buffers) are copied.
+    return array if array.flags.aligned else array.copy()
+
+
+def _launch(kernel, nthreads, inp, tables, out, out_code, order, mode, cval):
+    target = out if out.flags.aligned else np.empty(out.shape, out.dtype)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(int(nthreads), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        kernel(_aligned(inp), *[_aligned(t) for t in tables], target,
+               int(out_code), int(order), int(mode), float(cval))
+    finally:
+        numba.set_num_threads(previous)
+    if target is not out:
+        out[...] = target
+
+
+# --------------------------------------------------------------------------
+# Entry points (called by medfast.ndimage only; same as the Cython module's)
+# --------------------------------------------------------------------------
+def affine(inp, in_code, matrix, offset, out, out_code, order, mode, cval,
+           nthreads):
+    """Resample ``inp`` into ``out`` with an affine map.
+
+    Output voxel ``(o0, o1, k)`` takes the input value at coordinate
+    ``((offset[h] + o0*matrix[h, 0]) + o1*matrix[h, 1]) + k*matrix[h, 2]``
+    along each input axis h.  Arguments are trusted (validated by
+    :mod:`medfast.ndimage`).
+
+    Parameters
+    ----------
+    inp : numpy.ndarray
+        2-D or 3-D input of a kernel dtype (bool viewed as uint8), any
+        strides.
+    in_code : int
+        Input type code; unused (numba specialises on the dtype).
+    matrix : numpy.ndarray
+        float64, shape ``(inp.ndim, 3)``.
+    offset : numpy.ndarray
+        float64, shape ``(inp.ndim,)``.
+    out : numpy.ndarray
+        3-D output view (bool viewed as uint8), any strides; written in
+        place.
+    out_code : int
+        Output type code (medfast._dtypes.OUTPUT_CODES): selects scipy's
+        conversion rule.
+    order : int
+        0 (nearest) or 1 (linear).
+    mode : int
+        Boundary mode, scipy's NI_ExtendMode code.
+    cval : float
+        Value outside the input for the constant modes.
+    nthreads : int
+        Threads to use (capped at ``numba.config.NUMBA_NUM_THREADS``); the
+        result does not depend on it.
+    """
+    if out.size == 0:
+        return
+    driver = _affine3 if inp.ndim == 3 else _affine2
+    kernel = _compiled(driver, inp, out, 2)
+    _launch(kernel, nthreads, inp, (matrix, offset), out, out_code, order, mode,
+            cval)
+
+
+def coordinates(inp, in_code, coords, out, out_code, order, mode, cval,
+                nthreads):
+    """Resample ``inp`` at given coordinates into ``out``.
+
+    Output voxel ``(i, j, k)`` takes the input value at coordinate
+    ``coords[h][i, j, k]`` along each input axis h.  Arguments are trusted
+    (validated by :mod:`medfast.ndimage`).
+
+    Parameters
+    ----------
+    inp : numpy.ndarray
+        2-D or 3-D input of a kernel dtype (bool viewed as uint8), any
+        strides.
+    in_code : int
+        Input type code; unused (numba specialises on the dtype).
+    coords : list of numpy.ndarray
+        ``inp.ndim`` float64 arrays shaped like ``out``, any strides
+        (broadcast views with zero strides included).
+    out : numpy.ndarray
+        3-D output view (bool viewed as uint8), any strides; written in
+        place.
+    out_code : int
+        Output type code (medfast._dtypes.OUTPUT_CODES).
+    order : int
+        0 (nearest) or 1 (linear).
+    mode : int
+        Boundary mode, scipy's NI_ExtendMode code.
+    cval : float
+        Value outside the input for the constant modes; also the value at
+        NaN or infinite coordinates.
+    nthreads : int
+        Threads to use (capped at ``numba.config.NUMBA_NUM_THREADS``); the
+        result does not depend on it.
+    """
+    if out.size == 0:
+        return
+    driver = _coords3 if inp.ndim == 3 else _coords2
+    kernel = _compiled(driver, inp, out, inp.ndim)
+    _launch(kernel, nthreads, inp, tuple(coords), out, out_code, order, mode,
+            cval)
