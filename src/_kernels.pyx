@@ -20,7 +20,7 @@ that the results are bit-identical to scipy's:
 * the value is stored with scipy's rounding and clipping for integer outputs.
 """
 from cython.parallel cimport prange, threadid
-from libc.math cimport floor, isfinite
+from libc.math cimport floor, isfinite, NAN
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport (uint8_t, int8_t, uint16_t, int16_t, uint32_t,
                           int32_t)
@@ -28,6 +28,11 @@ cimport numpy as cnp
 import numpy as np
 
 cnp.import_array()
+
+cdef extern from "_combine.h":
+    void mf_combine_run(const double* p, Py_ssize_t xlo, const Py_ssize_t* st,
+                        const double* w0, const double* w1, double* vals,
+                        Py_ssize_t ka, Py_ssize_t kb) noexcept nogil
 
 cdef extern from *:
     """
@@ -255,6 +260,10 @@ cdef void _store_row(const double* vals, char* out, Py_ssize_t stride,
     cdef Py_ssize_t k
     cdef double t
     if code == OUT_F32:
+        if stride == sizeof(float):  # contiguous: vectorised conversion
+            for k in range(n):
+                (<float*>out)[k] = <float>vals[k]
+            return
         for k in range(n):
             (<float*>(out + k * stride))[0] = <float>vals[k]
     elif code == OUT_F64:
@@ -472,29 +481,6 @@ cdef inline void _interp_row(const in_t* data, int rank, const Py_ssize_t* shape
 # once per input sample and reused by every output voxel: the same
 # operations in the same order as scipy, far fewer of them.
 
-cdef void _combine_run(const double* pbuf, Py_ssize_t xlo,
-                       const Py_ssize_t* st, const double* w0,
-                       const double* w1, double* vals, Py_ssize_t ka,
-                       Py_ssize_t kb) noexcept nogil:
-    """Output voxels ka..kb-1 of an aligned row from the grouped partial
-    products (see _aligned_linear); each sum keeps scipy's order.  A flat
-    loop without branches, so the compiler can vectorise across voxels."""
-    cdef Py_ssize_t k, q
-    cdef double t
-    for k in range(ka, kb):
-        q = 4 * (st[k] - xlo)
-        t = 0.0
-        t = t + pbuf[q] * w0[k]
-        t = t + pbuf[q + 4] * w1[k]
-        t = t + pbuf[q + 1] * w0[k]
-        t = t + pbuf[q + 5] * w1[k]
-        t = t + pbuf[q + 2] * w0[k]
-        t = t + pbuf[q + 6] * w1[k]
-        t = t + pbuf[q + 3] * w0[k]
-        t = t + pbuf[q + 7] * w1[k]
-        vals[k] = t
-
-
 cdef void _aligned_linear(const in_t* data, Py_ssize_t row_off,
                           Py_ssize_t s0, Py_ssize_t s1, Py_ssize_t s2,
                           double a0, double a1, double b0, double b1,
@@ -545,7 +531,7 @@ cdef void _aligned_linear(const in_t* data, Py_ssize_t row_off,
             x = k
             while x < nk and in2[x]:
                 x += 1
-            _combine_run(pbuf, xlo, st2, w2, w2 + nk, vals, k, x)
+            mf_combine_run(pbuf, xlo, st2, w2, w2 + nk, vals, k, x)
             k = x
         return
     for k in range(nk):
@@ -586,13 +572,14 @@ cdef inline bint _inside(double x, double lim, int order) noexcept nogil:
 
 cdef Py_ssize_t _axis_table(const double* x, Py_ssize_t n, double lim, int order,
                             Py_ssize_t* st, double* w, uint8_t* ins,
-                            Py_ssize_t* xlo) noexcept nogil:
-    """Start index, weight pair and inside flag of each coordinate x[k].
+                            Py_ssize_t* xlo, Py_ssize_t* count) noexcept nogil:
+    """Start index, weights (w[k], w[n + k]) and inside flag of each
+    coordinate x[k].
 
-    Returns the span of input samples the inside points touch (0 if none)
-    and its first index in xlo[0].
+    Returns the span of input samples the inside points touch (0 if none);
+    its first index goes to xlo[0], the number of inside points to count[0].
     """
-    cdef Py_ssize_t k, s, lo = 0, hi = -1
+    cdef Py_ssize_t k, s, lo = 0, hi = -1, c = 0
     cdef bint first = True
     for k in range(n):
         ins[k] = _inside(x[k], lim, order)
@@ -605,12 +592,14 @@ cdef Py_ssize_t _axis_table(const double* x, Py_ssize_t n, double lim, int order
         else:
             s = <Py_ssize_t>(x[k] + 0.5)
         st[k] = s
+        c += 1
         if first or s < lo:
             lo = s
         if first or s + order > hi:
             hi = s + order
         first = False
     xlo[0] = lo
+    count[0] = c
     return hi - lo + 1 if not first else 0
 
 
@@ -636,9 +625,10 @@ cdef int _affine_driver(const in_t* data, int rank, const Py_ssize_t* shape,
     ((offset[h] + o0*m[h,0]) + o1*m[h,1]) + k*m[h,2], as scipy sums it."""
     cdef Py_ssize_t n1 = oshape[1], nk = oshape[2]
     cdef Py_ssize_t nrows = oshape[0] * oshape[1]
-    cdef Py_ssize_t r, o0, o1, k, xlo, span
+    cdef Py_ssize_t r, o0, o1, k, xlo, span, count
     cdef int h
-    cdef double p, m2, p0, p1
+    cdef double p, m2, p0, p1, p2
+    cdef double* cache
     cdef double* buf
     cdef double* cbuf
     cdef double* wbuf
@@ -648,6 +638,7 @@ cdef int _affine_driver(const in_t* data, int rank, const Py_ssize_t* shape,
     cdef bint aligned = (rank == 3 and matrix[2] == 0.0 and matrix[5] == 0.0)
     for r in prange(nrows, nogil=True, num_threads=nthreads, schedule='static'):
         buf = buffers + threadid() * per_thread
+        cache = buf + per_thread - 4  # this thread's [p2, xlo, span, count]
         o0 = r // n1
         o1 = r - o0 * n1
         p0 = offset[0]
@@ -656,29 +647,30 @@ cdef int _affine_driver(const in_t* data, int rank, const Py_ssize_t* shape,
         p1 = offset[1]
         p1 = p1 + <double>o0 * matrix[3]
         p1 = p1 + <double>o1 * matrix[4]
-        for h in range(rank):
-            if aligned and h < 2:
-                continue  # constant along the row: p0, p1
-            cbuf = buf + (h + 1) * nk
-            p = offset[h]
-            p = p + <double>o0 * matrix[h * 3]
-            p = p + <double>o1 * matrix[h * 3 + 1]
-            m2 = matrix[h * 3 + 2]
-            for k in range(nk):
-                cbuf[k] = p + <double>k * m2
-        if aligned and not (_inside(p0, shape[0] - 1, order)
-                            and _inside(p1, shape[1] - 1, order)):
-            # boundary rows take the general path: fill their coordinates
-            for k in range(nk):
-                buf[nk + k] = p0 + <double>k * 0.0
-                buf[2 * nk + k] = p1 + <double>k * 0.0
         if (aligned and nk > 0 and _inside(p0, shape[0] - 1, order)
                 and _inside(p1, shape[1] - 1, order)):
             wbuf = buf + 4 * nk
             stbuf = <Py_ssize_t*>(buf + 6 * nk)
             inbuf = <uint8_t*>(buf + 7 * nk)
-            span = _axis_table(buf + 3 * nk, nk, shape[2] - 1, order, stbuf,
-                               wbuf, inbuf, &xlo)
+            p2 = offset[2]
+            p2 = p2 + <double>o0 * matrix[6]
+            p2 = p2 + <double>o1 * matrix[7]
+            if cache[0] == p2:
+                # same last-axis coordinates as this thread's previous row
+                # (e.g. in-plane rotations): reuse its tables
+                xlo = <Py_ssize_t>cache[1]
+                span = <Py_ssize_t>cache[2]
+                count = <Py_ssize_t>cache[3]
+            else:
+                m2 = matrix[8]
+                for k in range(nk):
+                    buf[3 * nk + k] = p2 + <double>k * m2
+                span = _axis_table(buf + 3 * nk, nk, shape[2] - 1, order, stbuf,
+                                   wbuf, inbuf, &xlo, &count)
+                cache[0] = p2
+                cache[1] = <double>xlo
+                cache[2] = <double>span
+                cache[3] = <double>count
             if order == 1:
                 _aligned_linear(data, (<Py_ssize_t>p0) * strides[0]
                                 + (<Py_ssize_t>p1) * strides[1],
@@ -693,11 +685,21 @@ cdef int _affine_driver(const in_t* data, int rank, const Py_ssize_t* shape,
                 _aligned_nearest(data, (<Py_ssize_t>(p0 + 0.5)) * strides[0]
                                  + (<Py_ssize_t>(p1 + 0.5)) * strides[1],
                                  strides[2], nk, stbuf, inbuf, buf)
-            for k in range(nk):
-                if not inbuf[k]:
-                    buf[k] = _edge3(data, shape, strides, p0, p1, buf[3 * nk + k],
-                                    order, mode, cval)
+            if count < nk:
+                for k in range(nk):
+                    if not inbuf[k]:
+                        buf[k] = _edge3(data, shape, strides, p0, p1,
+                                        buf[3 * nk + k], order, mode, cval)
         else:
+            cache[0] = NAN  # the coordinate buffers are about to change
+            for h in range(rank):
+                cbuf = buf + (h + 1) * nk
+                p = offset[h]
+                p = p + <double>o0 * matrix[h * 3]
+                p = p + <double>o1 * matrix[h * 3 + 1]
+                m2 = matrix[h * 3 + 2]
+                for k in range(nk):
+                    cbuf[k] = p + <double>k * m2
             _interp_row(data, rank, shape, strides, buf + nk, buf + 2 * nk,
                         buf + 3 * nk, buf, nk, order, mode, cval)
         _store_row(buf, out + o0 * ostrides[0] + o1 * ostrides[1],
@@ -744,7 +746,8 @@ cdef int _separable_driver(const in_t* data, const Py_ssize_t* shape,
                            const uint8_t* inside, char* out,
                            const Py_ssize_t* oshape, const Py_ssize_t* ostrides,
                            int out_code, int order, int mode, double cval,
-                           Py_ssize_t xlo, Py_ssize_t span, int nthreads,
+                           Py_ssize_t xlo, Py_ssize_t span, Py_ssize_t count2,
+                           int nthreads,
                            double* buffers, Py_ssize_t per_thread) noexcept nogil:
     """Axis-aligned (diagonal) transforms of 3-D inputs.
 
@@ -772,7 +775,7 @@ cdef int _separable_driver(const in_t* data, const Py_ssize_t* shape,
             else:
                 _aligned_nearest(data, start[i] * strides[0] + start[n0 + j] * strides[1],
                                  strides[2], nk, start + m, inside + m, vals)
-            for k in range(nk):
+            for k in range(nk if count2 < nk else 0):
                 if not inside[m + k]:
                     vals[k] = _edge3(data, shape, strides, ctab[i], ctab[n0 + j],
                                      ctab[m + k], order, mode, cval)
@@ -820,8 +823,11 @@ def affine(cnp.ndarray inp, int in_code, const double[:, ::1] matrix,
         return
     # row buffers: values, 3 coordinates, weight pairs, starts, flags,
     # partial products (4 rows of up to 2 * nk + 16 samples)
-    cdef Py_ssize_t per_thread = 8 * oshape[2] + 4 * (2 * oshape[2] + 16)
+    cdef Py_ssize_t per_thread = 8 * oshape[2] + 4 * (2 * oshape[2] + 16) + 4
     cdef double* buffers = _thread_buffers(nthreads, per_thread)
+    cdef int th
+    for th in range(nthreads):
+        buffers[(th + 1) * per_thread - 4] = NAN  # empty row-table cache
     cdef const void* d = cnp.PyArray_DATA(inp)
     cdef char* o = <char*>cnp.PyArray_DATA(out)
     cdef const double* m = &matrix[0, 0]
@@ -909,10 +915,11 @@ def separable(cnp.ndarray inp, int in_code, list tables, cnp.ndarray out,
     cdef Py_ssize_t[::1] start = np.zeros(total, dtype=np.intp)
     cdef double[::1] wtab = np.zeros(2 * total, dtype=np.float64)
     cdef uint8_t[::1] inside = np.zeros(total, dtype=np.uint8)
-    cdef Py_ssize_t h, base = 0, xlo = 0, span = 0
+    cdef Py_ssize_t h, base = 0, xlo = 0, span = 0, count = 0
     for h in range(3):
         span = _axis_table(&ctab[base], oshape[h], shape[h] - 1, order,
-                           &start[base], &wtab[2 * base], &inside[base], &xlo)
+                           &start[base], &wtab[2 * base], &inside[base], &xlo,
+                           &count)
         base += oshape[h]
     cdef Py_ssize_t per_thread = oshape[2] + 4 * span
     cdef double* buffers = _thread_buffers(nthreads, per_thread)
@@ -924,19 +931,19 @@ def separable(cnp.ndarray inp, int in_code, list tables, cnp.ndarray out,
     cdef const uint8_t* ins = &inside[0]
     with nogil:
         if in_code == 0:
-            _separable_driver(<const uint8_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, nthreads, buffers, per_thread)
+            _separable_driver(<const uint8_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, count, nthreads, buffers, per_thread)
         elif in_code == 1:
-            _separable_driver(<const int8_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, nthreads, buffers, per_thread)
+            _separable_driver(<const int8_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, count, nthreads, buffers, per_thread)
         elif in_code == 2:
-            _separable_driver(<const uint16_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, nthreads, buffers, per_thread)
+            _separable_driver(<const uint16_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, count, nthreads, buffers, per_thread)
         elif in_code == 3:
-            _separable_driver(<const int16_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, nthreads, buffers, per_thread)
+            _separable_driver(<const int16_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, count, nthreads, buffers, per_thread)
         elif in_code == 4:
-            _separable_driver(<const uint32_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, nthreads, buffers, per_thread)
+            _separable_driver(<const uint32_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, count, nthreads, buffers, per_thread)
         elif in_code == 5:
-            _separable_driver(<const int32_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, nthreads, buffers, per_thread)
+            _separable_driver(<const int32_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, count, nthreads, buffers, per_thread)
         elif in_code == 6:
-            _separable_driver(<const float*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, nthreads, buffers, per_thread)
+            _separable_driver(<const float*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, count, nthreads, buffers, per_thread)
         else:
-            _separable_driver(<const double*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, nthreads, buffers, per_thread)
+            _separable_driver(<const double*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, count, nthreads, buffers, per_thread)
     free(buffers)
