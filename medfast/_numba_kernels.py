@@ -10,24 +10,27 @@ copied from the Cython kernels, in the same order:
   o1*m[h,1]) + k*m[h,2]``, summed left to right in float64;
 * linear weights are ``w0 = 1 - (x - floor)``, ``w1 = 1 - w0``, and the value
   is ``t = 0.0; t += ((v * wa) * wb) * wc`` over the corners in C order;
-* points with a tap outside the input go through ``_sample_edge``, a port of
-  scipy's ``map_coordinate`` logic (including its 1e-15 reflect detail, the
-  integer truncations, the 1e15 clamp and "non-finite coordinate -> cval");
+* points with a tap outside the input go through ``_edge3``/``_edge2``, a
+  port of the Cython ``_sample_edge`` (scipy's ``map_coordinate`` logic,
+  including its 1e-15 reflect detail, the integer truncations, the 1e15
+  clamp and "non-finite coordinate -> cval");
+* aligned rows (input coordinates 0 and 1 constant along an output row) reuse
+  per-row indices and weights, last-axis tables and partial products
+  ``(v * wa) * wb``, as the Cython kernels do: fewer operations, same ones;
 * values are stored with scipy's rounding and clipping rules.
 
 The kernels are compiled with ``fastmath=False`` (numba's default), so LLVM
 neither reassociates nor contracts ``a * b + c`` into fused multiply-adds:
 each rounding step is the one the C code performs.
 
-Unlike the Cython kernels, no row buffers are used: each output voxel's
-coordinates are computed (or read) on the fly with the same arithmetic.
-
-Compilation: each driver is compiled for one signature per (input dtype,
-output dtype) pair, with every array typed as numba's any-layout ('A')
-array, so C-, F-ordered, strided and negative-stride arrays share one
-machine-code specialisation instead of one per layout.  The results are
-cached on disk (``cache=True``), so a later process loads instead of
-compiling.
+Compilation: the work is split so that little depends on both dtypes.  The
+row kernels (``_*_block``) depend on the input dtype only and
+``_store_block`` on the output dtype only; the parallel drivers that glue
+them together are compiled per (input dtype, output dtype) pair with one
+explicit signature in which every array is numba's any-layout ('A') type,
+so C-, F-ordered, strided and negative-stride arrays share one machine-code
+specialisation.  Everything is cached on disk (``cache=True``): a later
+process loads instead of compiling.
 """
 import threading
 
@@ -241,7 +244,9 @@ def _edge2(inp, x0, x1, order, mode, cval):
 # --------------------------------------------------------------------------
 # One output value: the interior fast path, else the edge path
 # --------------------------------------------------------------------------
-@njit(cache=True)
+# The hot helpers are inlined at numba-IR level (inline="always"): left as
+# calls they cost several times their work.
+@njit(cache=True, inline="always")
 def _linear3(inp, x0, x1, x2, lim0, lim1, lim2, mode, cval):
     if (x0 >= 0.0 and x0 < lim0 and x1 >= 0.0 and x1 < lim1
             and x2 >= 0.0 and x2 < lim2):
@@ -268,7 +273,7 @@ def _linear3(inp, x0, x1, x2, lim0, lim1, lim2, mode, cval):
     return _edge3(inp, x0, x1, x2, 1, mode, cval)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _nearest3(inp, x0, x1, x2, lim0, lim1, lim2, mode, cval):
     if (x0 >= 0.0 and x0 <= lim0 and x1 >= 0.0 and x1 <= lim1
             and x2 >= 0.0 and x2 <= lim2):
@@ -279,7 +284,7 @@ def _nearest3(inp, x0, x1, x2, lim0, lim1, lim2, mode, cval):
     return _edge3(inp, x0, x1, x2, 0, mode, cval)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _linear2(inp, x0, x1, lim0, lim1, mode, cval):
     if x0 >= 0.0 and x0 < lim0 and x1 >= 0.0 and x1 < lim1:
         i0 = int(x0)
@@ -297,7 +302,7 @@ def _linear2(inp, x0, x1, lim0, lim1, mode, cval):
     return _edge2(inp, x0, x1, 1, mode, cval)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _nearest2(inp, x0, x1, lim0, lim1, mode, cval):
     if x0 >= 0.0 and x0 <= lim0 and x1 >= 0.0 and x1 <= lim1:
         t = 0.0
@@ -307,9 +312,270 @@ def _nearest2(inp, x0, x1, lim0, lim1, mode, cval):
 
 
 # --------------------------------------------------------------------------
-# Storing a value with scipy's conversion rules
+# Aligned rows: output rows that run along the input's last axis
 # --------------------------------------------------------------------------
+# When input coordinates 0 and 1 are constant along an output row (scalings,
+# flips, in-plane rotations, zoom, shift), so are their indices and weights;
+# the last-axis tables (start, weights, inside flag) are reused by every row
+# with the same last-axis coordinates, and the partial products
+# (v * wa) * wb of the four input rows are formed once per input sample and
+# reused by every output voxel.  Same operations, same order, fewer of them.
+@njit(cache=True, inline="always")
+def _inside(x, lim, order):
+    # All taps of coordinate x inside [0, lim]: no boundary mapping needed.
+    if order == 1:
+        return x >= 0.0 and x < lim
+    return x >= 0.0 and x <= lim
+
+
 @njit(cache=True)
+def _axis_table(x, lim, order, st, w0, w1, ins):
+    """Start index, weights and inside flag of each coordinate ``x[k]``.
+
+    Returns ``(xlo, span, count)``: the inside points read input samples
+    ``[xlo, xlo + span)`` (span 0 if none); ``count`` points are inside.
+    """
+    lo = 0
+    hi = -1
+    count = 0
+    for k in range(x.size):
+        xk = x[k]
+        ins[k] = _inside(xk, lim, order)
+        if not ins[k]:
+            continue
+        if order == 1:
+            s = int(xk)
+            w0[k] = 1.0 - (xk - float(s))
+            w1[k] = 1.0 - w0[k]
+        else:
+            s = int(xk + 0.5)
+        st[k] = s
+        if count == 0 or s < lo:
+            lo = s
+        if count == 0 or s + order > hi:
+            hi = s + order
+        count += 1
+    return lo, (hi - lo + 1 if count > 0 else 0), count
+
+
+@njit(cache=True)
+def _aligned_row3(inp, p0, p1, x2, st, w0, w1, ins, xlo, span, count, vals,
+                  pbuf, order, mode, cval):
+    """``vals[k]`` along an aligned row of a 3-D input: constant coordinates
+    ``p0``, ``p1`` (all their taps inside), last-axis coordinates ``x2``
+    and their tables (see ``_axis_table``)."""
+    nk = vals.size
+    if order == 1:
+        i0 = int(p0)
+        i1 = int(p1)
+        a0 = 1.0 - (p0 - float(i0))
+        a1 = 1.0 - a0
+        b0 = 1.0 - (p1 - float(i1))
+        b1 = 1.0 - b0
+        if 0 < span and 4 * span <= pbuf.size:
+            # Four partial products per input sample; a voxel reads the
+            # groups of samples st and st + 1 in scipy's corner order.
+            for x in range(span):
+                i2 = xlo + x
+                pbuf[4 * x] = (float(inp[i0, i1, i2]) * a0) * b0
+                pbuf[4 * x + 1] = (float(inp[i0, i1 + 1, i2]) * a0) * b1
+                pbuf[4 * x + 2] = (float(inp[i0 + 1, i1, i2]) * a1) * b0
+                pbuf[4 * x + 3] = (float(inp[i0 + 1, i1 + 1, i2]) * a1) * b1
+            for k in range(nk):
+                if ins[k]:
+                    q = 4 * (st[k] - xlo)
+                    wa = w0[k]
+                    wb = w1[k]
+                    t = 0.0
+                    t += pbuf[q] * wa
+                    t += pbuf[q + 4] * wb
+                    t += pbuf[q + 1] * wa
+                    t += pbuf[q + 5] * wb
+                    t += pbuf[q + 2] * wa
+                    t += pbuf[q + 6] * wb
+                    t += pbuf[q + 3] * wa
+                    t += pbuf[q + 7] * wb
+                    vals[k] = t
+        else:
+            # The row skips most input samples: gather directly.
+            for k in range(nk):
+                if ins[k]:
+                    i2 = st[k]
+                    wa = w0[k]
+                    wb = w1[k]
+                    t = 0.0
+                    t += ((float(inp[i0, i1, i2]) * a0) * b0) * wa
+                    t += ((float(inp[i0, i1, i2 + 1]) * a0) * b0) * wb
+                    t += ((float(inp[i0, i1 + 1, i2]) * a0) * b1) * wa
+                    t += ((float(inp[i0, i1 + 1, i2 + 1]) * a0) * b1) * wb
+                    t += ((float(inp[i0 + 1, i1, i2]) * a1) * b0) * wa
+                    t += ((float(inp[i0 + 1, i1, i2 + 1]) * a1) * b0) * wb
+                    t += ((float(inp[i0 + 1, i1 + 1, i2]) * a1) * b1) * wa
+                    t += ((float(inp[i0 + 1, i1 + 1, i2 + 1]) * a1) * b1) * wb
+                    vals[k] = t
+    else:
+        i0 = int(p0 + 0.5)
+        i1 = int(p1 + 0.5)
+        for k in range(nk):
+            if ins[k]:
+                t = 0.0
+                t += float(inp[i0, i1, st[k]])
+                vals[k] = t
+    if count < nk:
+        for k in range(nk):
+            if not ins[k]:
+                vals[k] = _edge3(inp, p0, p1, x2[k], order, mode, cval)
+
+
+# --------------------------------------------------------------------------
+# Row kernels: a block of output rows into float64 values (input dtype only)
+# --------------------------------------------------------------------------
+# Output row r is (o0, o1) = divmod(r, n1); vals[j] receives row rlo + j.
+# ``table`` carries the last-axis tables' state from block to block:
+# (key, xlo, span, count), key NaN while the tables hold nothing.
+NO_TABLE = (np.nan, 0, 0, 0)
+
+# Output rows per block: amortises the calls, keeps the block in cache.
+BLOCK = 16
+
+
+@njit(cache=True)
+def _scratch(nk):
+    """A chunk's buffers: block values, last-axis coordinates and tables
+    (starts, weight pairs, inside flags), partial products."""
+    return (np.empty((BLOCK, nk)), np.empty(nk), np.empty(nk, np.intp),
+            np.empty(nk), np.empty(nk), np.empty(nk, np.bool_),
+            np.empty(4 * (2 * nk + 16)))
+
+
+@njit(cache=True)
+def _affine3_block(inp, matrix, offset, n1, rlo, vals, x2, st, w0, w1, ins,
+                   pbuf, order, mode, cval, table):
+    nk = vals.shape[1]
+    lim0 = float(inp.shape[0] - 1)
+    lim1 = float(inp.shape[1] - 1)
+    lim2 = float(inp.shape[2] - 1)
+    m0 = matrix[0, 2]
+    m1 = matrix[1, 2]
+    m2 = matrix[2, 2]
+    aligned = m0 == 0.0 and m1 == 0.0  # x0, x1 constant along output rows
+    key, xlo, span, count = table
+    for j in range(vals.shape[0]):
+        o0 = (rlo + j) // n1
+        o1 = (rlo + j) - o0 * n1
+        p0 = offset[0]
+        p0 = p0 + float(o0) * matrix[0, 0]
+        p0 = p0 + float(o1) * matrix[0, 1]
+        p1 = offset[1]
+        p1 = p1 + float(o0) * matrix[1, 0]
+        p1 = p1 + float(o1) * matrix[1, 1]
+        p2 = offset[2]
+        p2 = p2 + float(o0) * matrix[2, 0]
+        p2 = p2 + float(o1) * matrix[2, 1]
+        if aligned and _inside(p0, lim0, order) and _inside(p1, lim1, order):
+            # p0 + k*0.0 == p0: the per-voxel coordinates are unchanged.
+            if p2 != key:  # the tables depend on p2 only
+                for k in range(nk):
+                    x2[k] = p2 + float(k) * m2
+                xlo, span, count = _axis_table(x2, lim2, order, st, w0, w1, ins)
+                key = p2
+            _aligned_row3(inp, p0, p1, x2, st, w0, w1, ins, xlo, span, count,
+                          vals[j], pbuf, order, mode, cval)
+        else:
+            for k in range(nk):
+                x0 = p0 + float(k) * m0
+                x1 = p1 + float(k) * m1
+                xk = p2 + float(k) * m2
+                if order == 1:
+                    vals[j, k] = _linear3(inp, x0, x1, xk, lim0, lim1, lim2, mode, cval)
+                else:
+                    vals[j, k] = _nearest3(inp, x0, x1, xk, lim0, lim1, lim2, mode, cval)
+    return key, xlo, span, count
+
+
+@njit(cache=True)
+def _coords3_block(inp, c0, c1, c2, n1, rlo, vals, x2, st, w0, w1, ins, pbuf,
+                   order, mode, cval, table):
+    nk = vals.shape[1]
+    lim0 = float(inp.shape[0] - 1)
+    lim1 = float(inp.shape[1] - 1)
+    lim2 = float(inp.shape[2] - 1)
+    # Broadcast coordinate tables (zoom, shift, diagonal matrices): x0 and x1
+    # constant along rows, and the same x2 row for every row.
+    aligned = c0.strides[2] == 0 and c1.strides[2] == 0
+    same_x2 = c2.strides[0] == 0 and c2.strides[1] == 0
+    key, xlo, span, count = table
+    for j in range(vals.shape[0]):
+        o0 = (rlo + j) // n1
+        o1 = (rlo + j) - o0 * n1
+        p0 = c0[o0, o1, 0]
+        p1 = c1[o0, o1, 0]
+        if aligned and _inside(p0, lim0, order) and _inside(p1, lim1, order):
+            if not (same_x2 and key == 0.0):  # key 0.0: tables filled
+                for k in range(nk):
+                    x2[k] = c2[o0, o1, k]
+                xlo, span, count = _axis_table(x2, lim2, order, st, w0, w1, ins)
+                key = 0.0
+            _aligned_row3(inp, p0, p1, x2, st, w0, w1, ins, xlo, span, count,
+                          vals[j], pbuf, order, mode, cval)
+        else:
+            for k in range(nk):
+                x0 = c0[o0, o1, k]
+                x1 = c1[o0, o1, k]
+                xk = c2[o0, o1, k]
+                if order == 1:
+                    vals[j, k] = _linear3(inp, x0, x1, xk, lim0, lim1, lim2, mode, cval)
+                else:
+                    vals[j, k] = _nearest3(inp, x0, x1, xk, lim0, lim1, lim2, mode, cval)
+    return key, xlo, span, count
+
+
+@njit(cache=True)
+def _affine2_block(inp, matrix, offset, n1, rlo, vals, order, mode, cval):
+    nk = vals.shape[1]
+    lim0 = float(inp.shape[0] - 1)
+    lim1 = float(inp.shape[1] - 1)
+    m0 = matrix[0, 2]
+    m1 = matrix[1, 2]
+    for j in range(vals.shape[0]):
+        o0 = (rlo + j) // n1
+        o1 = (rlo + j) - o0 * n1
+        p0 = offset[0]
+        p0 = p0 + float(o0) * matrix[0, 0]
+        p0 = p0 + float(o1) * matrix[0, 1]
+        p1 = offset[1]
+        p1 = p1 + float(o0) * matrix[1, 0]
+        p1 = p1 + float(o1) * matrix[1, 1]
+        for k in range(nk):
+            x0 = p0 + float(k) * m0
+            x1 = p1 + float(k) * m1
+            if order == 1:
+                vals[j, k] = _linear2(inp, x0, x1, lim0, lim1, mode, cval)
+            else:
+                vals[j, k] = _nearest2(inp, x0, x1, lim0, lim1, mode, cval)
+
+
+@njit(cache=True)
+def _coords2_block(inp, c0, c1, n1, rlo, vals, order, mode, cval):
+    nk = vals.shape[1]
+    lim0 = float(inp.shape[0] - 1)
+    lim1 = float(inp.shape[1] - 1)
+    for j in range(vals.shape[0]):
+        o0 = (rlo + j) // n1
+        o1 = (rlo + j) - o0 * n1
+        for k in range(nk):
+            x0 = c0[o0, o1, k]
+            x1 = c1[o0, o1, k]
+            if order == 1:
+                vals[j, k] = _linear2(inp, x0, x1, lim0, lim1, mode, cval)
+            else:
+                vals[j, k] = _nearest2(inp, x0, x1, lim0, lim1, mode, cval)
+
+
+# --------------------------------------------------------------------------
+# Storing a block of rows with scipy's conversion rules (output dtype only)
+# --------------------------------------------------------------------------
+@njit(cache=True, inline="always")
 def _cvtt_i32(t):
     # What the C cast to a 32-bit (or narrower) integer compiles to on x86
     # (cvttsd2si): truncation, and 0x80000000 for NaN or out-of-range values,
@@ -321,135 +587,110 @@ def _cvtt_i32(t):
 
 
 @njit(cache=True)
-def _store(out, o0, o1, k, t, out_code):
-    if out_code == OUT_F32 or out_code == OUT_F64:
-        out[o0, o1, k] = t
-    elif out_code == OUT_BOOL:
-        # scipy stores booleans with a plain C cast: the low byte.
-        out[o0, o1, k] = _cvtt_i32(t) & 0xFF
-    elif out_code == OUT_U8:
-        t = t + 0.5 if t > 0 else 0.0
-        out[o0, o1, k] = 255.0 if t > 255.0 else t
-    elif out_code == OUT_U16:
-        t = t + 0.5 if t > 0 else 0.0
-        out[o0, o1, k] = 65535.0 if t > 65535.0 else t
-    elif out_code == OUT_U32:
-        t = t + 0.5 if t > 0 else 0.0
-        out[o0, o1, k] = 4294967295.0 if t > 4294967295.0 else t
-    elif out_code == OUT_I8:
-        t = t + 0.5 if t > 0 else t - 0.5
-        t = 127.0 if t > 127.0 else t
-        t = -128.0 if t < -128.0 else t
-        out[o0, o1, k] = _cvtt_i32(t)
-    elif out_code == OUT_I16:
-        t = t + 0.5 if t > 0 else t - 0.5
-        t = 32767.0 if t > 32767.0 else t
-        t = -32768.0 if t < -32768.0 else t
-        out[o0, o1, k] = _cvtt_i32(t)
-    elif out_code == OUT_I32:
-        t = t + 0.5 if t > 0 else t - 0.5
-        t = 2147483647.0 if t > 2147483647.0 else t
-        t = -2147483648.0 if t < -2147483648.0 else t
-        out[o0, o1, k] = _cvtt_i32(t)
+def _store_block(vals, out, n1, rlo, out_code):
+    # One loop per output type: the type test is not per voxel.
+    nk = vals.shape[1]
+    for j in range(vals.shape[0]):
+        o0 = (rlo + j) // n1
+        o1 = (rlo + j) - o0 * n1
+        row = out[o0, o1]
+        v = vals[j]
+        if out_code == OUT_F32 or out_code == OUT_F64:
+            for k in range(nk):
+                row[k] = v[k]
+        elif out_code == OUT_BOOL:
+            # scipy stores booleans with a plain C cast: the low byte.
+            for k in range(nk):
+                row[k] = _cvtt_i32(v[k]) & 0xFF
+        elif out_code == OUT_U8:
+            for k in range(nk):
+                t = v[k] + 0.5 if v[k] > 0 else 0.0
+                row[k] = 255.0 if t > 255.0 else t
+        elif out_code == OUT_U16:
+            for k in range(nk):
+                t = v[k] + 0.5 if v[k] > 0 else 0.0
+                row[k] = 65535.0 if t > 65535.0 else t
+        elif out_code == OUT_U32:
+            for k in range(nk):
+                t = v[k] + 0.5 if v[k] > 0 else 0.0
+                row[k] = 4294967295.0 if t > 4294967295.0 else t
+        elif out_code == OUT_I8:
+            for k in range(nk):
+                t = v[k] + 0.5 if v[k] > 0 else v[k] - 0.5
+                t = 127.0 if t > 127.0 else t
+                t = -128.0 if t < -128.0 else t
+                row[k] = _cvtt_i32(t)
+        elif out_code == OUT_I16:
+            for k in range(nk):
+                t = v[k] + 0.5 if v[k] > 0 else v[k] - 0.5
+                t = 32767.0 if t > 32767.0 else t
+                t = -32768.0 if t < -32768.0 else t
+                row[k] = _cvtt_i32(t)
+        elif out_code == OUT_I32:
+            for k in range(nk):
+                t = v[k] + 0.5 if v[k] > 0 else v[k] - 0.5
+                t = 2147483647.0 if t > 2147483647.0 else t
+                t = -2147483648.0 if t < -2147483648.0 else t
+                row[k] = _cvtt_i32(t)
 
 
 # --------------------------------------------------------------------------
-# Drivers: parallel loops over output rows (compiled by _compiled below)
+# Parallel drivers (compiled per dtype pair by _compiled)
 # --------------------------------------------------------------------------
-def _affine3(inp, matrix, offset, out, out_code, order, mode, cval):
+# The output rows are split into ``nchunks`` equal contiguous chunks, one
+# per thread as with OpenMP's static schedule; each chunk owns its scratch.
+# Every voxel is computed the same way whatever the chunking, so the result
+# does not depend on the thread count.
+def _affine3(inp, matrix, offset, out, out_code, order, mode, cval, nchunks):
     n1 = out.shape[1]
-    nk = out.shape[2]
-    lim0 = float(inp.shape[0] - 1)
-    lim1 = float(inp.shape[1] - 1)
-    lim2 = float(inp.shape[2] - 1)
-    for r in prange(out.shape[0] * n1):
-        o0 = r // n1
-        o1 = r - o0 * n1
-        p0 = offset[0]
-        p0 = p0 + float(o0) * matrix[0, 0]
-        p0 = p0 + float(o1) * matrix[0, 1]
-        p1 = offset[1]
-        p1 = p1 + float(o0) * matrix[1, 0]
-        p1 = p1 + float(o1) * matrix[1, 1]
-        p2 = offset[2]
-        p2 = p2 + float(o0) * matrix[2, 0]
-        p2 = p2 + float(o1) * matrix[2, 1]
-        m0 = matrix[0, 2]
-        m1 = matrix[1, 2]
-        m2 = matrix[2, 2]
-        for k in range(nk):
-            x0 = p0 + float(k) * m0
-            x1 = p1 + float(k) * m1
-            x2 = p2 + float(k) * m2
-            if order == 1:
-                t = _linear3(inp, x0, x1, x2, lim0, lim1, lim2, mode, cval)
-            else:
-                t = _nearest3(inp, x0, x1, x2, lim0, lim1, lim2, mode, cval)
-            _store(out, o0, o1, k, t, out_code)
+    nrows = out.shape[0] * n1
+    for chunk in prange(nchunks):
+        vals, x2, st, w0, w1, ins, pbuf = _scratch(out.shape[2])
+        table = NO_TABLE
+        end = (chunk + 1) * nrows // nchunks
+        for r in range(chunk * nrows // nchunks, end, BLOCK):
+            block = vals[:min(BLOCK, end - r)]
+            table = _affine3_block(inp, matrix, offset, n1, r, block, x2, st, w0,
+                                   w1, ins, pbuf, order, mode, cval, table)
+            _store_block(block, out, n1, r, out_code)
 
 
-def _affine2(inp, matrix, offset, out, out_code, order, mode, cval):
+def _coords3(inp, c0, c1, c2, out, out_code, order, mode, cval, nchunks):
     n1 = out.shape[1]
-    nk = out.shape[2]
-    lim0 = float(inp.shape[0] - 1)
-    lim1 = float(inp.shape[1] - 1)
-    for r in prange(out.shape[0] * n1):
-        o0 = r // n1
-        o1 = r - o0 * n1
-        p0 = offset[0]
-        p0 = p0 + float(o0) * matrix[0, 0]
-        p0 = p0 + float(o1) * matrix[0, 1]
-        p1 = offset[1]
-        p1 = p1 + float(o0) * matrix[1, 0]
-        p1 = p1 + float(o1) * matrix[1, 1]
-        m0 = matrix[0, 2]
-        m1 = matrix[1, 2]
-        for k in range(nk):
-            x0 = p0 + float(k) * m0
-            x1 = p1 + float(k) * m1
-            if order == 1:
-                t = _linear2(inp, x0, x1, lim0, lim1, mode, cval)
-            else:
-                t = _nearest2(inp, x0, x1, lim0, lim1, mode, cval)
-            _store(out, o0, o1, k, t, out_code)
+    nrows = out.shape[0] * n1
+    for chunk in prange(nchunks):
+        vals, x2, st, w0, w1, ins, pbuf = _scratch(out.shape[2])
+        table = NO_TABLE
+        end = (chunk + 1) * nrows // nchunks
+        for r in range(chunk * nrows // nchunks, end, BLOCK):
+            block = vals[:min(BLOCK, end - r)]
+            table = _coords3_block(inp, c0, c1, c2, n1, r, block, x2, st, w0, w1,
+                                   ins, pbuf, order, mode, cval, table)
+            _store_block(block, out, n1, r, out_code)
 
 
-def _coords3(inp, c0, c1, c2, out, out_code, order, mode, cval):
+def _affine2(inp, matrix, offset, out, out_code, order, mode, cval, nchunks):
     n1 = out.shape[1]
-    nk = out.shape[2]
-    lim0 = float(inp.shape[0] - 1)
-    lim1 = float(inp.shape[1] - 1)
-    lim2 = float(inp.shape[2] - 1)
-    for r in prange(out.shape[0] * n1):
-        o0 = r // n1
-        o1 = r - o0 * n1
-        for k in range(nk):
-            x0 = c0[o0, o1, k]
-            x1 = c1[o0, o1, k]
-            x2 = c2[o0, o1, k]
-            if order == 1:
-                t = _linear3(inp, x0, x1, x2, lim0, lim1, lim2, mode, cval)
-            else:
-                t = _nearest3(inp, x0, x1, x2, lim0, lim1, lim2, mode, cval)
-            _store(out, o0, o1, k, t, out_code)
+    nrows = out.shape[0] * n1
+    for chunk in prange(nchunks):
+        vals = np.empty((BLOCK, out.shape[2]))
+        end = (chunk + 1) * nrows // nchunks
+        for r in range(chunk * nrows // nchunks, end, BLOCK):
+            block = vals[:min(BLOCK, end - r)]
+            _affine2_block(inp, matrix, offset, n1, r, block, order, mode, cval)
+            _store_block(block, out, n1, r, out_code)
 
 
-def _coords2(inp, c0, c1, out, out_code, order, mode, cval):
+def _coords2(inp, c0, c1, out, out_code, order, mode, cval, nchunks):
     n1 = out.shape[1]
-    nk = out.shape[2]
-    lim0 = float(inp.shape[0] - 1)
-    lim1 = float(inp.shape[1] - 1)
-    for r in prange(out.shape[0] * n1):
-        o0 = r // n1
-        o1 = r - o0 * n1
-        for k in range(nk):
-            x0 = c0[o0, o1, k]
-            x1 = c1[o0, o1, k]
-            if order == 1:
-                t = _linear2(inp, x0, x1, lim0, lim1, mode, cval)
-            else:
-                t = _nearest2(inp, x0, x1, lim0, lim1, mode, cval)
-            _store(out, o0, o1, k, t, out_code)
+    nrows = out.shape[0] * n1
+    for chunk in prange(nchunks):
+        vals = np.empty((BLOCK, out.shape[2]))
+        end = (chunk + 1) * nrows // nchunks
+        for r in range(chunk * nrows // nchunks, end, BLOCK):
+            block = vals[:min(BLOCK, end - r)]
+            _coords2_block(inp, c0, c1, n1, r, block, order, mode, cval)
+            _store_block(block, out, n1, r, out_code)
 
 
 # --------------------------------------------------------------------------
@@ -486,7 +727,8 @@ def _compiled(driver, inp, out, n_tables):
                     tables = (_array_type(np.float64, 3, True),) * n_tables
                 sig = types.void(_array_type(inp.dtype, inp.ndim, True), *tables,
                                  _array_type(out.dtype, 3, False),
-                                 types.intp, types.intp, types.intp, types.float64)
+                                 types.intp, types.intp, types.intp, types.float64,
+                                 types.intp)
                 kernel = njit(sig, parallel=True, cache=True, nogil=True)(driver)
                 _compiled_kernels[key] = kernel
     return kernel
@@ -500,11 +742,13 @@ def _aligned(array):
 
 def _launch(kernel, nthreads, inp, tables, out, out_code, order, mode, cval):
     target = out if out.flags.aligned else np.empty(out.shape, out.dtype)
+    nthreads = max(1, min(int(nthreads), numba.config.NUMBA_NUM_THREADS))
+    nchunks = min(nthreads, out.shape[0] * out.shape[1])
     previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(int(nthreads), numba.config.NUMBA_NUM_THREADS)))
+    numba.set_num_threads(nthreads)
     try:
         kernel(_aligned(inp), *[_aligned(t) for t in tables], target,
-               int(out_code), int(order), int(mode), float(cval))
+               int(out_code), int(order), int(mode), float(cval), nchunks)
     finally:
         numba.set_num_threads(previous)
     if target is not out:

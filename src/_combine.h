@@ -51,3 +51,112 @@ static inline void mf_combine_run(const double *p, ptrdiff_t xlo,
 }
 
 #endif
+
+#ifndef MEDFAST_GENERAL_H
+#define MEDFAST_GENERAL_H
+
+/* General 3-D rows, split into flat loops the compiler can vectorise:
+ * (1) per voxel, from its coordinate: the inside test, the byte offset of
+ *     its first tap and its weights;  (2) the gather of the taps (typed,
+ *     in Cython);  (3) the weighted sum.  Every voxel's arithmetic is
+ *     scipy's, in scipy's order.
+ */
+
+/* Linear: wts holds six arrays of n weights: a0 | a1 | b0 | b1 | w0 | w1.
+ * Returns the number of inside voxels. */
+static inline ptrdiff_t mf_linear_setup3(
+    const double *c0, const double *c1, const double *c2, ptrdiff_t n,
+    double lim0, double lim1, double lim2,
+    ptrdiff_t s0, ptrdiff_t s1, ptrdiff_t s2,
+    ptrdiff_t *off, unsigned char *ins, double *wts)
+{
+    ptrdiff_t k, count = 0;
+    for (k = 0; k < n; k++) {
+        double x0 = c0[k], x1 = c1[k], x2 = c2[k];
+        if (x0 >= 0 && x0 < lim0 && x1 >= 0 && x1 < lim1 &&
+                x2 >= 0 && x2 < lim2) {
+            /* all eight taps inside: floor is a truncation here */
+            ptrdiff_t i0 = (ptrdiff_t)x0, i1 = (ptrdiff_t)x1, i2 = (ptrdiff_t)x2;
+            double a0 = 1.0 - (x0 - (double)i0);
+            double b0 = 1.0 - (x1 - (double)i1);
+            double w0 = 1.0 - (x2 - (double)i2);
+            wts[k] = a0;
+            wts[n + k] = 1.0 - a0;
+            wts[2 * n + k] = b0;
+            wts[3 * n + k] = 1.0 - b0;
+            wts[4 * n + k] = w0;
+            wts[5 * n + k] = 1.0 - w0;
+            off[k] = i0 * s0 + i1 * s1 + i2 * s2;
+            ins[k] = 1;
+            count++;
+        } else {
+            wts[k] = wts[n + k] = wts[2 * n + k] = 0.0;
+            wts[3 * n + k] = wts[4 * n + k] = wts[5 * n + k] = 0.0;
+            off[k] = 0;
+            ins[k] = 0;
+        }
+    }
+    return count;
+}
+
+/* g holds eight arrays of n tap values, corners in C order (000, 001, 010,
+ * ..., 111 for axes 0, 1, 2). */
+static inline void mf_linear_combine3(const double *g, const double *wts,
+                                      ptrdiff_t n, double *vals)
+{
+    const double *a0 = wts, *a1 = wts + n, *b0 = wts + 2 * n,
+                 *b1 = wts + 3 * n, *w0 = wts + 4 * n, *w1 = wts + 5 * n;
+    ptrdiff_t k;
+    for (k = 0; k < n; k++) {
+        double t = 0.0;
+        t = t + ((g[k] * a0[k]) * b0[k]) * w0[k];
+        t = t + ((g[n + k] * a0[k]) * b0[k]) * w1[k];
+        t = t + ((g[2 * n + k] * a0[k]) * b1[k]) * w0[k];
+        t = t + ((g[3 * n + k] * a0[k]) * b1[k]) * w1[k];
+        t = t + ((g[4 * n + k] * a1[k]) * b0[k]) * w0[k];
+        t = t + ((g[5 * n + k] * a1[k]) * b0[k]) * w1[k];
+        t = t + ((g[6 * n + k] * a1[k]) * b1[k]) * w0[k];
+        t = t + ((g[7 * n + k] * a1[k]) * b1[k]) * w1[k];
+        vals[k] = t;
+    }
+}
+
+/* Nearest: the byte offset of each inside voxel's tap (scipy rounds with
+ * floor(x + 0.5); x + 0.5 > 0 here).  Returns the number inside. */
+static inline ptrdiff_t mf_nearest_setup3(
+    const double *c0, const double *c1, const double *c2, ptrdiff_t n,
+    double lim0, double lim1, double lim2,
+    ptrdiff_t s0, ptrdiff_t s1, ptrdiff_t s2,
+    ptrdiff_t *off, unsigned char *ins)
+{
+    ptrdiff_t k, count = 0;
+    for (k = 0; k < n; k++) {
+        double x0 = c0[k], x1 = c1[k], x2 = c2[k];
+        if (x0 >= 0 && x0 <= lim0 && x1 >= 0 && x1 <= lim1 &&
+                x2 >= 0 && x2 <= lim2) {
+            off[k] = (ptrdiff_t)(x0 + 0.5) * s0 + (ptrdiff_t)(x1 + 0.5) * s1
+                     + (ptrdiff_t)(x2 + 0.5) * s2;
+            ins[k] = 1;
+            count++;
+        } else {
+            off[k] = 0;
+            ins[k] = 0;
+        }
+    }
+    return count;
+}
+
+#endif
+
+#ifndef MEDFAST_FILL_H
+#define MEDFAST_FILL_H
+/* out[k] = p + k * m for k < n: the last term of scipy's coordinate sum.
+ * An int counter (rows are far shorter than 2**31) lets the compiler
+ * vectorise the int -> double conversion. */
+static inline void mf_fill_line(double p, double m, ptrdiff_t n, double *out)
+{
+    int k, nn = (int)n;
+    for (k = 0; k < nn; k++)
+        out[k] = p + (double)k * m;
+}
+#endif

@@ -33,6 +33,19 @@ cdef extern from "_combine.h":
     void mf_combine_run(const double* p, Py_ssize_t xlo, const Py_ssize_t* st,
                         const double* w0, const double* w1, double* vals,
                         Py_ssize_t ka, Py_ssize_t kb) noexcept nogil
+    Py_ssize_t mf_linear_setup3(const double* c0, const double* c1,
+                                const double* c2, Py_ssize_t n, double lim0,
+                                double lim1, double lim2, Py_ssize_t s0,
+                                Py_ssize_t s1, Py_ssize_t s2, Py_ssize_t* off,
+                                uint8_t* ins, double* wts) noexcept nogil
+    void mf_fill_line(double p, double m, Py_ssize_t n, double* out) noexcept nogil
+    void mf_linear_combine3(const double* g, const double* wts, Py_ssize_t n,
+                            double* vals) noexcept nogil
+    Py_ssize_t mf_nearest_setup3(const double* c0, const double* c1,
+                                 const double* c2, Py_ssize_t n, double lim0,
+                                 double lim1, double lim2, Py_ssize_t s0,
+                                 Py_ssize_t s1, Py_ssize_t s2, Py_ssize_t* off,
+                                 uint8_t* ins) noexcept nogil
 
 cdef extern from *:
     """
@@ -67,10 +80,12 @@ DEF OUT_I32 = 6
 DEF OUT_F32 = 7
 DEF OUT_F64 = 8
 
-# Coordinates beyond this magnitude are clamped before flooring: converting
-# a larger double to an integer is undefined behaviour in C (scipy's own
-# result there is platform dependent).
-DEF COORD_LIMIT = 1e15
+# Coordinates beyond this magnitude are clamped before the boundary mapping:
+# scipy converts coordinates (or their quotient by the period) to integers,
+# which is undefined behaviour in C beyond 2**63.  Below 1e18 every cast is
+# defined and the clamp changes nothing (a double there has no fractional
+# part left anyway).
+DEF COORD_LIMIT = 1e18
 
 ctypedef fused in_t:
     uint8_t
@@ -320,77 +335,61 @@ cdef void _store_row(const double* vals, char* out, Py_ssize_t stride,
 cdef void _row_linear3(const in_t* data, const Py_ssize_t* shape,
                        const Py_ssize_t* strides, const double* c0,
                        const double* c1, const double* c2, double* vals,
-                       Py_ssize_t nk, int mode, double cval) noexcept nogil:
-    cdef Py_ssize_t k, i0, i1, i2
+                       Py_ssize_t nk, int mode, double cval,
+                       double* scratch) noexcept nogil:
+    # scratch: weights (6 nk) | offsets (nk) | flags (nk) | taps (8 nk)
+    cdef double* wts = scratch
+    cdef Py_ssize_t* off = <Py_ssize_t*>(scratch + 6 * nk)
+    cdef uint8_t* ins = <uint8_t*>(scratch + 7 * nk)
+    cdef double* g = scratch + 8 * nk
     cdef Py_ssize_t s0 = strides[0], s1 = strides[1], s2 = strides[2]
-    cdef double lim0 = shape[0] - 1, lim1 = shape[1] - 1, lim2 = shape[2] - 1
-    cdef double x0, x1, x2, a0, a1, b0, b1, w0, w1, t
-    cdef double cc[3]
+    cdef Py_ssize_t k
     cdef const char* base = <const char*>data
     cdef const char* p
+    cdef Py_ssize_t count = mf_linear_setup3(
+        c0, c1, c2, nk, shape[0] - 1, shape[1] - 1, shape[2] - 1,
+        s0, s1, s2, off, ins, wts)
     for k in range(nk):
-        x0 = c0[k]
-        x1 = c1[k]
-        x2 = c2[k]
-        if (x0 >= 0 and x0 < lim0 and x1 >= 0 and x1 < lim1
-                and x2 >= 0 and x2 < lim2):
-            # All eight taps inside: floor is a truncation here.
-            i0 = <Py_ssize_t>x0
-            i1 = <Py_ssize_t>x1
-            i2 = <Py_ssize_t>x2
-            a0 = 1.0 - (x0 - <double>i0)
-            a1 = 1.0 - a0
-            b0 = 1.0 - (x1 - <double>i1)
-            b1 = 1.0 - b0
-            w0 = 1.0 - (x2 - <double>i2)
-            w1 = 1.0 - w0
-            p = base + i0 * s0 + i1 * s1 + i2 * s2
-            t = 0.0
-            t += ((<double>(<const in_t*>p)[0] * a0) * b0) * w0
-            t += ((<double>(<const in_t*>(p + s2))[0] * a0) * b0) * w1
-            t += ((<double>(<const in_t*>(p + s1))[0] * a0) * b1) * w0
-            t += ((<double>(<const in_t*>(p + s1 + s2))[0] * a0) * b1) * w1
-            p = p + s0
-            t += ((<double>(<const in_t*>p)[0] * a1) * b0) * w0
-            t += ((<double>(<const in_t*>(p + s2))[0] * a1) * b0) * w1
-            t += ((<double>(<const in_t*>(p + s1))[0] * a1) * b1) * w0
-            t += ((<double>(<const in_t*>(p + s1 + s2))[0] * a1) * b1) * w1
-            vals[k] = t
-        else:
-            cc[0] = x0
-            cc[1] = x1
-            cc[2] = x2
-            vals[k] = _sample_edge(data, 3, shape, strides, cc, 1, mode, cval)
+        p = base + off[k]  # offset 0 (a valid sample) outside: no branch
+        g[k] = <double>(<const in_t*>p)[0]
+        g[nk + k] = <double>(<const in_t*>(p + s2 * ins[k]))[0]
+        g[2 * nk + k] = <double>(<const in_t*>(p + s1 * ins[k]))[0]
+        g[3 * nk + k] = <double>(<const in_t*>(p + (s1 + s2) * ins[k]))[0]
+        p = p + s0 * ins[k]
+        g[4 * nk + k] = <double>(<const in_t*>p)[0]
+        g[5 * nk + k] = <double>(<const in_t*>(p + s2 * ins[k]))[0]
+        g[6 * nk + k] = <double>(<const in_t*>(p + s1 * ins[k]))[0]
+        g[7 * nk + k] = <double>(<const in_t*>(p + (s1 + s2) * ins[k]))[0]
+    mf_linear_combine3(g, wts, nk, vals)
+    if count < nk:
+        for k in range(nk):
+            if not ins[k]:
+                vals[k] = _edge3(data, shape, strides, c0[k], c1[k], c2[k], 1,
+                                 mode, cval)
 
 
 cdef void _row_nearest3(const in_t* data, const Py_ssize_t* shape,
                         const Py_ssize_t* strides, const double* c0,
                         const double* c1, const double* c2, double* vals,
-                        Py_ssize_t nk, int mode, double cval) noexcept nogil:
-    cdef Py_ssize_t k, i0, i1, i2
-    cdef Py_ssize_t s0 = strides[0], s1 = strides[1], s2 = strides[2]
-    cdef double lim0 = shape[0] - 1, lim1 = shape[1] - 1, lim2 = shape[2] - 1
-    cdef double x0, x1, x2, t
-    cdef double cc[3]
+                        Py_ssize_t nk, int mode, double cval,
+                        double* scratch) noexcept nogil:
+    cdef Py_ssize_t* off = <Py_ssize_t*>scratch
+    cdef uint8_t* ins = <uint8_t*>(scratch + nk)
+    cdef Py_ssize_t k
+    cdef double t
     cdef const char* base = <const char*>data
+    cdef Py_ssize_t count = mf_nearest_setup3(
+        c0, c1, c2, nk, shape[0] - 1, shape[1] - 1, shape[2] - 1,
+        strides[0], strides[1], strides[2], off, ins)
     for k in range(nk):
-        x0 = c0[k]
-        x1 = c1[k]
-        x2 = c2[k]
-        if (x0 >= 0 and x0 <= lim0 and x1 >= 0 and x1 <= lim1
-                and x2 >= 0 and x2 <= lim2):
-            # scipy rounds with floor(c + 0.5); c + 0.5 > 0 here.
-            i0 = <Py_ssize_t>(x0 + 0.5)
-            i1 = <Py_ssize_t>(x1 + 0.5)
-            i2 = <Py_ssize_t>(x2 + 0.5)
-            t = 0.0
-            t += <double>(<const in_t*>(base + i0 * s0 + i1 * s1 + i2 * s2))[0]
-            vals[k] = t
-        else:
-            cc[0] = x0
-            cc[1] = x1
-            cc[2] = x2
-            vals[k] = _sample_edge(data, 3, shape, strides, cc, 0, mode, cval)
+        t = 0.0
+        t += <double>(<const in_t*>(base + off[k]))[0]
+        vals[k] = t
+    if count < nk:
+        for k in range(nk):
+            if not ins[k]:
+                vals[k] = _edge3(data, shape, strides, c0[k], c1[k], c2[k], 0,
+                                 mode, cval)
 
 
 cdef void _row_linear2(const in_t* data, const Py_ssize_t* shape,
@@ -458,12 +457,14 @@ cdef inline void _interp_row(const in_t* data, int rank, const Py_ssize_t* shape
                              const Py_ssize_t* strides, const double* c0,
                              const double* c1, const double* c2, double* vals,
                              Py_ssize_t nk, int order, int mode,
-                             double cval) noexcept nogil:
+                             double cval, double* scratch) noexcept nogil:
     if rank == 3:
         if order == 1:
-            _row_linear3(data, shape, strides, c0, c1, c2, vals, nk, mode, cval)
+            _row_linear3(data, shape, strides, c0, c1, c2, vals, nk, mode, cval,
+                         scratch)
         else:
-            _row_nearest3(data, shape, strides, c0, c1, c2, vals, nk, mode, cval)
+            _row_nearest3(data, shape, strides, c0, c1, c2, vals, nk, mode, cval,
+                          scratch)
     else:
         if order == 1:
             _row_linear2(data, shape, strides, c0, c1, vals, nk, mode, cval)
@@ -627,7 +628,7 @@ cdef int _affine_driver(const in_t* data, int rank, const Py_ssize_t* shape,
     cdef Py_ssize_t nrows = oshape[0] * oshape[1]
     cdef Py_ssize_t r, o0, o1, k, xlo, span, count
     cdef int h
-    cdef double p, m2, p0, p1, p2
+    cdef double p, p0, p1, p2
     cdef double* cache
     cdef double* buf
     cdef double* cbuf
@@ -662,9 +663,7 @@ cdef int _affine_driver(const in_t* data, int rank, const Py_ssize_t* shape,
                 span = <Py_ssize_t>cache[2]
                 count = <Py_ssize_t>cache[3]
             else:
-                m2 = matrix[8]
-                for k in range(nk):
-                    buf[3 * nk + k] = p2 + <double>k * m2
+                mf_fill_line(p2, matrix[8], nk, buf + 3 * nk)
                 span = _axis_table(buf + 3 * nk, nk, shape[2] - 1, order, stbuf,
                                    wbuf, inbuf, &xlo, &count)
                 cache[0] = p2
@@ -697,11 +696,9 @@ cdef int _affine_driver(const in_t* data, int rank, const Py_ssize_t* shape,
                 p = offset[h]
                 p = p + <double>o0 * matrix[h * 3]
                 p = p + <double>o1 * matrix[h * 3 + 1]
-                m2 = matrix[h * 3 + 2]
-                for k in range(nk):
-                    cbuf[k] = p + <double>k * m2
+                mf_fill_line(p, matrix[h * 3 + 2], nk, cbuf)
             _interp_row(data, rank, shape, strides, buf + nk, buf + 2 * nk,
-                        buf + 3 * nk, buf, nk, order, mode, cval)
+                        buf + 3 * nk, buf, nk, order, mode, cval, buf + 4 * nk)
         _store_row(buf, out + o0 * ostrides[0] + o1 * ostrides[1],
                    ostrides[2], nk, out_code)
     return 0
@@ -734,7 +731,7 @@ cdef int _coords_driver(const in_t* data, int rank, const Py_ssize_t* shape,
             for k in range(nk):
                 cbuf[k] = (<const double*>(src + k * cs))[0]
         _interp_row(data, rank, shape, strides, buf + nk, buf + 2 * nk,
-                    buf + 3 * nk, buf, nk, order, mode, cval)
+                    buf + 3 * nk, buf, nk, order, mode, cval, buf + 4 * nk)
         _store_row(buf, out + o0 * ostrides[0] + o1 * ostrides[1],
                    ostrides[2], nk, out_code)
     return 0
@@ -821,9 +818,10 @@ def affine(cnp.ndarray inp, int in_code, const double[:, ::1] matrix,
     _describe(out, oshape, ostrides)
     if oshape[0] * oshape[1] * oshape[2] == 0:
         return
-    # row buffers: values, 3 coordinates, weight pairs, starts, flags,
-    # partial products (4 rows of up to 2 * nk + 16 samples)
-    cdef Py_ssize_t per_thread = 8 * oshape[2] + 4 * (2 * oshape[2] + 16) + 4
+    # row buffers: values, 3 coordinates, general-row scratch (16 nk; the
+    # aligned rows use its start for weights, starts and flags), partial
+    # products (4 rows of up to 2 * nk + 16 samples), a 4-slot table cache
+    cdef Py_ssize_t per_thread = 20 * oshape[2] + 4 * (2 * oshape[2] + 16) + 4
     cdef double* buffers = _thread_buffers(nthreads, per_thread)
     cdef int th
     for th in range(nthreads):
@@ -873,7 +871,8 @@ def coordinates(cnp.ndarray inp, int in_code, list coords, cnp.ndarray out,
             cstrides[3 * h + q] = c.strides[q]
     if oshape[0] * oshape[1] * oshape[2] == 0:
         return
-    cdef Py_ssize_t per_thread = 4 * oshape[2]
+    # values, 3 coordinates, scratch of the general row kernels
+    cdef Py_ssize_t per_thread = 20 * oshape[2]
     cdef double* buffers = _thread_buffers(nthreads, per_thread)
     cdef const void* d = cnp.PyArray_DATA(inp)
     cdef char* o = <char*>cnp.PyArray_DATA(out)
