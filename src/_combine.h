@@ -160,3 +160,42 @@ static inline void mf_fill_line(double p, double m, ptrdiff_t n, double *out)
         out[k] = p + (double)k * m;
 }
 #endif
+
+#ifndef MEDFAST_STORE_H
+#define MEDFAST_STORE_H
+#include <math.h>
+#include <stdint.h>
+/* Contiguous integer stores with scipy's rounding: (t > 0 ? t + 0.5 :
+ * t - 0.5) for signed outputs, written t + copysign(0.5, t) (the same value
+ * after the truncating cast, zeros of either sign included) so that the
+ * loop has no branch; (t > 0 ? t + 0.5 : 0) for unsigned; then clipping. */
+#define MF_STORE_SIGNED(name, type, lo, hi)                                  \
+static inline void name(const double *vals, void *out, ptrdiff_t n)         \
+{                                                                            \
+    type *o = (type *)out;                                                   \
+    ptrdiff_t k;                                                             \
+    for (k = 0; k < n; k++) {                                                \
+        double t = vals[k];                                                  \
+        t = t + copysign(0.5, t);                                            \
+        t = t > hi ? hi : t;                                                 \
+        t = t < lo ? lo : t;                                                 \
+        o[k] = (type)t;                                                      \
+    }                                                                        \
+}
+#define MF_STORE_UNSIGNED(name, type, hi)                                    \
+static inline void name(const double *vals, void *out, ptrdiff_t n)         \
+{                                                                            \
+    type *o = (type *)out;                                                   \
+    ptrdiff_t k;                                                             \
+    for (k = 0; k < n; k++) {                                                \
+        double t = vals[k];                                                  \
+        t = (t > 0 ? t : 0.0) + 0.5;                                         \
+        t = t > hi ? hi : t;                                                 \
+        o[k] = (type)t;                                                      \
+    }                                                                        \
+}
+MF_STORE_SIGNED(mf_store_i8, int8_t, -128.0, 127.0)
+MF_STORE_SIGNED(mf_store_i16, int16_t, -32768.0, 32767.0)
+MF_STORE_UNSIGNED(mf_store_u8, uint8_t, 255.0)
+MF_STORE_UNSIGNED(mf_store_u16, uint16_t, 65535.0)
+#endif

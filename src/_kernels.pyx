@@ -38,6 +38,10 @@ cdef extern from "_combine.h":
                                 double lim1, double lim2, Py_ssize_t s0,
                                 Py_ssize_t s1, Py_ssize_t s2, Py_ssize_t* off,
                                 uint8_t* ins, double* wts) noexcept nogil
+    void mf_store_i8(const double* vals, void* out, Py_ssize_t n) noexcept nogil
+    void mf_store_i16(const double* vals, void* out, Py_ssize_t n) noexcept nogil
+    void mf_store_u8(const double* vals, void* out, Py_ssize_t n) noexcept nogil
+    void mf_store_u16(const double* vals, void* out, Py_ssize_t n) noexcept nogil
     void mf_fill_line(double p, double m, Py_ssize_t n, double* out) noexcept nogil
     void mf_linear_combine3(const double* g, const double* wts, Py_ssize_t n,
                             double* vals) noexcept nogil
@@ -289,12 +293,18 @@ cdef void _store_row(const double* vals, char* out, Py_ssize_t stride,
         for k in range(n):
             (<uint8_t*>(out + k * stride))[0] = <uint8_t>vals[k]
     elif code == OUT_U8:
+        if stride == sizeof(uint8_t):  # contiguous: vectorised in C
+            mf_store_u8(vals, out, n)
+            return
         for k in range(n):
             t = vals[k]
             t = t + 0.5 if t > 0 else 0
             t = 255.0 if t > 255.0 else t
             (<uint8_t*>(out + k * stride))[0] = <uint8_t>t
     elif code == OUT_U16:
+        if stride == sizeof(uint16_t):  # contiguous: vectorised in C
+            mf_store_u16(vals, out, n)
+            return
         for k in range(n):
             t = vals[k]
             t = t + 0.5 if t > 0 else 0
@@ -307,6 +317,9 @@ cdef void _store_row(const double* vals, char* out, Py_ssize_t stride,
             t = 4294967295.0 if t > 4294967295.0 else t
             (<uint32_t*>(out + k * stride))[0] = <uint32_t>t
     elif code == OUT_I8:
+        if stride == sizeof(int8_t):  # contiguous: vectorised in C
+            mf_store_i8(vals, out, n)
+            return
         for k in range(n):
             t = vals[k]
             t = t + 0.5 if t > 0 else t - 0.5
@@ -314,6 +327,9 @@ cdef void _store_row(const double* vals, char* out, Py_ssize_t stride,
             t = -128.0 if t < -128.0 else t
             (<int8_t*>(out + k * stride))[0] = <int8_t>t
     elif code == OUT_I16:
+        if stride == sizeof(int16_t):  # contiguous: vectorised in C
+            mf_store_i16(vals, out, n)
+            return
         for k in range(n):
             t = vals[k]
             t = t + 0.5 if t > 0 else t - 0.5
