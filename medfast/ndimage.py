@@ -61,6 +61,10 @@ def _check_input(input):
         raise TypeError(f"input: dtype {array.dtype} is not a numeric type")
     if array.ndim < 1:
         raise ValueError("input: must have at least one dimension, got a 0-d array")
+    if not array.dtype.isnative:
+        # Byte-swapped data (big-endian NIfTI/Analyze files): one native copy
+        # lets the kernels run; the values are unchanged.
+        array = array.astype(array.dtype.newbyteorder("="))
     return array
 
 
@@ -135,7 +139,7 @@ def _make_output(output, input, shape):
     Returns a fresh (uninitialised) or the caller's array.
     """
     if output is None:
-        dtype = input.dtype
+        dtype = input.dtype.newbyteorder("=")  # as scipy: native byte order
     elif isinstance(output, np.ndarray):
         if output.shape != shape:
             raise ValueError(

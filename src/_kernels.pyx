@@ -86,10 +86,9 @@ DEF OUT_F64 = 8
 
 # Coordinates beyond this magnitude are clamped before the boundary mapping:
 # scipy converts coordinates (or their quotient by the period) to integers,
-# which is undefined behaviour in C beyond 2**63.  Below 1e18 every cast is
-# defined and the clamp changes nothing (a double there has no fractional
-# part left anyway).
-DEF COORD_LIMIT = 1e18
+# which is undefined behaviour in C beyond 2**63 (~9.22e18).  Up to the
+# limit every cast is defined and the clamp changes nothing.
+DEF COORD_LIMIT = 9e18
 
 ctypedef fused in_t:
     uint8_t
