@@ -13,6 +13,7 @@
 #define MEDFAST_COMBINE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -194,8 +195,115 @@ static inline void name(const double *vals, void *out, ptrdiff_t n)         \
         o[k] = (type)t;                                                      \
     }                                                                        \
 }
-MF_STORE_SIGNED(mf_store_i8, int8_t, -128.0, 127.0)
-MF_STORE_SIGNED(mf_store_i16, int16_t, -32768.0, 32767.0)
-MF_STORE_UNSIGNED(mf_store_u8, uint8_t, 255.0)
-MF_STORE_UNSIGNED(mf_store_u16, uint16_t, 65535.0)
+MF_STORE_SIGNED(mf_store_i8_c, int8_t, -128.0, 127.0)
+MF_STORE_SIGNED(mf_store_i16_c, int16_t, -32768.0, 32767.0)
+MF_STORE_UNSIGNED(mf_store_u8_c, uint8_t, 255.0)
+MF_STORE_UNSIGNED(mf_store_u16_c, uint16_t, 65535.0)
+
+static inline void mf_store_i8(const double *vals, void *out, ptrdiff_t n)
+{
+    mf_store_i8_c(vals, out, n);
+}
+
+#ifdef __SSE2__
+/* SSE2 versions of the 16- and 8-bit stores, four values at a time: the
+ * same rounding and clipping, and NaN -> 0 (what the scalar cast gives on
+ * x86; scipy's C cast of NaN is undefined). */
+static inline __m128i mf_round4_epi32(const double *v, __m128d lo, __m128d hi,
+                                      int is_signed)
+{
+    const __m128d sign = _mm_set1_pd(-0.0), half = _mm_set1_pd(0.5);
+    __m128d x0 = _mm_loadu_pd(v), x1 = _mm_loadu_pd(v + 2);
+    /* NaN -> 0 */
+    x0 = _mm_and_pd(x0, _mm_cmpord_pd(x0, x0));
+    x1 = _mm_and_pd(x1, _mm_cmpord_pd(x1, x1));
+    if (is_signed) {        /* t + copysign(0.5, t) */
+        x0 = _mm_add_pd(x0, _mm_or_pd(_mm_and_pd(x0, sign), half));
+        x1 = _mm_add_pd(x1, _mm_or_pd(_mm_and_pd(x1, sign), half));
+    } else {                /* (t > 0 ? t : 0) + 0.5 */
+        x0 = _mm_add_pd(_mm_and_pd(x0, _mm_cmpgt_pd(x0, _mm_setzero_pd())), half);
+        x1 = _mm_add_pd(_mm_and_pd(x1, _mm_cmpgt_pd(x1, _mm_setzero_pd())), half);
+    }
+    x0 = _mm_max_pd(_mm_min_pd(x0, hi), lo);
+    x1 = _mm_max_pd(_mm_min_pd(x1, hi), lo);
+    return _mm_unpacklo_epi64(_mm_cvttpd_epi32(x0), _mm_cvttpd_epi32(x1));
+}
+
+static inline void mf_store_i16(const double *vals, void *out, ptrdiff_t n)
+{
+    const __m128d lo = _mm_set1_pd(-32768.0), hi = _mm_set1_pd(32767.0);
+    int16_t *o = (int16_t *)out;
+    ptrdiff_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        __m128i i = mf_round4_epi32(vals + k, lo, hi, 1);
+        _mm_storel_epi64((__m128i *)(o + k), _mm_packs_epi32(i, i));
+    }
+    mf_store_i16_c(vals + k, o + k, n - k);
+}
+
+static inline void mf_store_u16(const double *vals, void *out, ptrdiff_t n)
+{
+    const __m128d lo = _mm_set1_pd(0.0), hi = _mm_set1_pd(65535.0);
+    const __m128i bias = _mm_set1_epi32(32768), flip = _mm_set1_epi16(-32768);
+    uint16_t *o = (uint16_t *)out;
+    ptrdiff_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        /* SSE2 has no unsigned pack: shift into int16 range and back */
+        __m128i i = _mm_sub_epi32(mf_round4_epi32(vals + k, lo, hi, 0), bias);
+        i = _mm_xor_si128(_mm_packs_epi32(i, i), flip);
+        _mm_storel_epi64((__m128i *)(o + k), i);
+    }
+    mf_store_u16_c(vals + k, o + k, n - k);
+}
+
+static inline void mf_store_u8(const double *vals, void *out, ptrdiff_t n)
+{
+    const __m128d lo = _mm_set1_pd(0.0), hi = _mm_set1_pd(255.0);
+    uint8_t *o = (uint8_t *)out;
+    ptrdiff_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        __m128i i = mf_round4_epi32(vals + k, lo, hi, 0);
+        i = _mm_packus_epi16(_mm_packs_epi32(i, i), i);
+        *(int32_t *)(void *)(o + k) = _mm_cvtsi128_si32(i);
+    }
+    mf_store_u8_c(vals + k, o + k, n - k);
+}
+#else
+static inline void mf_store_i16(const double *v, void *o, ptrdiff_t n) { mf_store_i16_c(v, o, n); }
+static inline void mf_store_u16(const double *v, void *o, ptrdiff_t n) { mf_store_u16_c(v, o, n); }
+static inline void mf_store_u8(const double *v, void *o, ptrdiff_t n) { mf_store_u8_c(v, o, n); }
+#endif
+#endif
+
+#ifndef MEDFAST_PRODUCTS_H
+#define MEDFAST_PRODUCTS_H
+/* Partial products of four contiguous input rows (r, r + s1, r + s0,
+ * r + s0 + s1, each from sample xlo on): p[4x + g] = (v * wa) * wb, in
+ * scipy's order.  One plain loop per input type, so that the compiler
+ * vectorises the integer -> double conversions too. */
+#define MF_PRODUCTS(name, type)                                              \
+static inline void name(const char *row, ptrdiff_t s0, ptrdiff_t s1,         \
+                        ptrdiff_t xlo, ptrdiff_t span, double a0, double a1, \
+                        double b0, double b1, double *p)                     \
+{                                                                            \
+    const type *r00 = (const type *)row + xlo;                               \
+    const type *r01 = (const type *)(row + s1) + xlo;                        \
+    const type *r10 = (const type *)(row + s0) + xlo;                        \
+    const type *r11 = (const type *)(row + s0 + s1) + xlo;                   \
+    ptrdiff_t x;                                                             \
+    for (x = 0; x < span; x++) {                                             \
+        p[4 * x] = ((double)r00[x] * a0) * b0;                               \
+        p[4 * x + 1] = ((double)r01[x] * a0) * b1;                           \
+        p[4 * x + 2] = ((double)r10[x] * a1) * b0;                           \
+        p[4 * x + 3] = ((double)r11[x] * a1) * b1;                           \
+    }                                                                        \
+}
+MF_PRODUCTS(mf_products_u8, uint8_t)
+MF_PRODUCTS(mf_products_i8, int8_t)
+MF_PRODUCTS(mf_products_u16, uint16_t)
+MF_PRODUCTS(mf_products_i16, int16_t)
+MF_PRODUCTS(mf_products_u32, uint32_t)
+MF_PRODUCTS(mf_products_i32, int32_t)
+MF_PRODUCTS(mf_products_f32, float)
+MF_PRODUCTS(mf_products_f64, double)
 #endif

@@ -30,6 +30,30 @@ import numpy as np
 cnp.import_array()
 
 cdef extern from "_combine.h":
+    void mf_products_u8(const char* row, Py_ssize_t s0, Py_ssize_t s1,
+                           Py_ssize_t xlo, Py_ssize_t span, double a0, double a1,
+                           double b0, double b1, double* p) noexcept nogil
+    void mf_products_i8(const char* row, Py_ssize_t s0, Py_ssize_t s1,
+                           Py_ssize_t xlo, Py_ssize_t span, double a0, double a1,
+                           double b0, double b1, double* p) noexcept nogil
+    void mf_products_u16(const char* row, Py_ssize_t s0, Py_ssize_t s1,
+                           Py_ssize_t xlo, Py_ssize_t span, double a0, double a1,
+                           double b0, double b1, double* p) noexcept nogil
+    void mf_products_i16(const char* row, Py_ssize_t s0, Py_ssize_t s1,
+                           Py_ssize_t xlo, Py_ssize_t span, double a0, double a1,
+                           double b0, double b1, double* p) noexcept nogil
+    void mf_products_u32(const char* row, Py_ssize_t s0, Py_ssize_t s1,
+                           Py_ssize_t xlo, Py_ssize_t span, double a0, double a1,
+                           double b0, double b1, double* p) noexcept nogil
+    void mf_products_i32(const char* row, Py_ssize_t s0, Py_ssize_t s1,
+                           Py_ssize_t xlo, Py_ssize_t span, double a0, double a1,
+                           double b0, double b1, double* p) noexcept nogil
+    void mf_products_f32(const char* row, Py_ssize_t s0, Py_ssize_t s1,
+                           Py_ssize_t xlo, Py_ssize_t span, double a0, double a1,
+                           double b0, double b1, double* p) noexcept nogil
+    void mf_products_f64(const char* row, Py_ssize_t s0, Py_ssize_t s1,
+                           Py_ssize_t xlo, Py_ssize_t span, double a0, double a1,
+                           double b0, double b1, double* p) noexcept nogil
     void mf_combine_run(const double* p, Py_ssize_t xlo, const Py_ssize_t* st,
                         const double* w0, const double* w1, double* vals,
                         Py_ssize_t ka, Py_ssize_t kb) noexcept nogil
@@ -513,25 +537,28 @@ cdef void _aligned_linear(const in_t* data, Py_ssize_t row_off,
     cdef const char* row = (<const char*>data) + row_off
     cdef Py_ssize_t k, x, st
     cdef double t
-    cdef const in_t* r00
-    cdef const in_t* r01
-    cdef const in_t* r10
-    cdef const in_t* r11
     cdef double* q
     if pbuf != NULL:
         # q[4x .. 4x+3] = the four partial products at input sample xlo + x,
         # so each output voxel reads two adjacent groups of four.
         if s2 == sizeof(in_t):
-            # contiguous rows: a plain loop the compiler vectorises
-            r00 = (<const in_t*>row) + xlo
-            r01 = (<const in_t*>(row + s1)) + xlo
-            r10 = (<const in_t*>(row + s0)) + xlo
-            r11 = (<const in_t*>(row + s0 + s1)) + xlo
-            for x in range(span):
-                pbuf[4 * x] = (<double>r00[x] * a0) * b0
-                pbuf[4 * x + 1] = (<double>r01[x] * a0) * b1
-                pbuf[4 * x + 2] = (<double>r10[x] * a1) * b0
-                pbuf[4 * x + 3] = (<double>r11[x] * a1) * b1
+            # contiguous rows: a plain C loop the compiler vectorises
+            if in_t is uint8_t:
+                mf_products_u8(row, s0, s1, xlo, span, a0, a1, b0, b1, pbuf)
+            elif in_t is int8_t:
+                mf_products_i8(row, s0, s1, xlo, span, a0, a1, b0, b1, pbuf)
+            elif in_t is uint16_t:
+                mf_products_u16(row, s0, s1, xlo, span, a0, a1, b0, b1, pbuf)
+            elif in_t is int16_t:
+                mf_products_i16(row, s0, s1, xlo, span, a0, a1, b0, b1, pbuf)
+            elif in_t is uint32_t:
+                mf_products_u32(row, s0, s1, xlo, span, a0, a1, b0, b1, pbuf)
+            elif in_t is int32_t:
+                mf_products_i32(row, s0, s1, xlo, span, a0, a1, b0, b1, pbuf)
+            elif in_t is float:
+                mf_products_f32(row, s0, s1, xlo, span, a0, a1, b0, b1, pbuf)
+            else:
+                mf_products_f64(row, s0, s1, xlo, span, a0, a1, b0, b1, pbuf)
         else:
             for x in range(span):
                 st = (xlo + x) * s2
