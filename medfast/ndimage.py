@@ -121,6 +121,12 @@ def _finite_float_array(value, name):
     return array
 
 
+def _check_common(input, order, mode, cval, threads, backend):
+    """The arguments every function here shares, checked and normalised."""
+    return (_check_input(input), _check_order(order), _check_mode(mode),
+            _check_cval(cval), resolve_threads(threads), _check_backend(backend))
+
+
 def _per_axis(value, ndim, name):
     """A scalar broadcast to every axis, or a sequence with one per axis."""
     array = _finite_float_array(value, name)
@@ -351,12 +357,8 @@ def affine_transform(input, matrix, offset=0.0, output_shape=None, output=None,
            [ 5.,  6.,  7.,  0.],
            [ 9., 10., 11.,  0.]], dtype=float32)
     """
-    input = _check_input(input)
-    order = _check_order(order)
-    mode_code = _check_mode(mode)
-    cval = _check_cval(cval)
-    threads = resolve_threads(threads)
-    backend = _check_backend(backend)
+    input, order, mode_code, cval, threads, backend = _check_common(
+        input, order, mode, cval, threads, backend)
     matrix = _finite_float_array(matrix, "matrix")
     ndim = input.ndim
     if matrix.ndim not in (1, 2) or matrix.shape[0] < 1:
@@ -455,12 +457,8 @@ def map_coordinates(input, coordinates, output=None, order=3, mode="constant",
     >>> map_coordinates(a, [[0.5, 2], [0.5, 1]], order=1)
     array([2., 7.])
     """
-    input = _check_input(input)
-    order = _check_order(order)
-    mode_code = _check_mode(mode)
-    cval = _check_cval(cval)
-    threads = resolve_threads(threads)
-    backend = _check_backend(backend)
+    input, order, mode_code, cval, threads, backend = _check_common(
+        input, order, mode, cval, threads, backend)
     coordinates = np.asarray(coordinates)
     if np.iscomplexobj(coordinates) or coordinates.dtype.kind not in "biuf":
         raise TypeError(
@@ -523,12 +521,8 @@ def zoom(input, zoom, output=None, order=3, mode="constant", cval=0.0,
            [1. , 1.5, 2. ],
            [2. , 2.5, 3. ]])
     """
-    input = _check_input(input)
-    order = _check_order(order)
-    mode_code = _check_mode(mode)
-    cval = _check_cval(cval)
-    threads = resolve_threads(threads)
-    backend = _check_backend(backend)
+    input, order, mode_code, cval, threads, backend = _check_common(
+        input, order, mode, cval, threads, backend)
     factors = _per_axis(zoom, input.ndim, "zoom")
     output_shape = tuple(int(round(n * z)) for n, z in zip(input.shape, factors))
     if any(n < 0 for n in output_shape):
@@ -597,12 +591,8 @@ def shift(input, shift, output=None, order=3, mode="constant", cval=0.0,
     array([[0., 1.],
            [0., 3.]])
     """
-    input = _check_input(input)
-    order = _check_order(order)
-    mode_code = _check_mode(mode)
-    cval = _check_cval(cval)
-    threads = resolve_threads(threads)
-    backend = _check_backend(backend)
+    input, order, mode_code, cval, threads, backend = _check_common(
+        input, order, mode, cval, threads, backend)
     amounts = _per_axis(shift, input.ndim, "shift")
     output = _make_output(output, input, input.shape)
     if not _native(input, output, order):
