@@ -12,31 +12,36 @@ copied from the Cython kernels, in the same order:
   is ``t = 0.0; t += ((v * wa) * wb) * wc`` over the corners in C order;
 * points with a tap outside the input go through ``_edge3``/``_edge2``, a
   port of the Cython ``_sample_edge`` (scipy's ``map_coordinate`` logic,
-  including its 1e-15 reflect detail, the integer truncations, the 1e15
+  including its 1e-15 reflect detail, the integer truncations, the 9e18
   clamp and "non-finite coordinate -> cval");
-* aligned rows (input coordinates 0 and 1 constant along an output row) reuse
-  per-row indices and weights, last-axis tables and partial products
-  ``(v * wa) * wb``, as the Cython kernels do: fewer operations, same ones;
-* values are stored with scipy's rounding and clipping rules.
+* the row strategies are the Cython kernels': 3-D general rows in flat
+  passes (setup, gather, combine), aligned rows (input coordinates 0 and 1
+  constant along an output row) with per-row indices and weights, reused
+  last-axis tables and partial products ``(v * wa) * wb``: fewer operations,
+  the same ones;
+* values are stored with scipy's rounding and clipping rules, and the C
+  casts that are undefined (NaN or out-of-range to an integer) as x86
+  executes them.
 
 The kernels are compiled with ``fastmath=False`` (numba's default), so LLVM
 neither reassociates nor contracts ``a * b + c`` into fused multiply-adds:
-each rounding step is the one the C code performs.
+each rounding step is the one the C code performs (vectorised loops compute
+the same operations lane by lane).
 
-Compilation: the work is split so that little depends on both dtypes.  The
-row kernels (``_*_block``) depend on the input dtype only and
-``_store_block`` on the output dtype only; the parallel drivers that glue
-them together are compiled per (input dtype, output dtype) pair with one
-explicit signature in which every array is numba's any-layout ('A') type,
-so C-, F-ordered, strided and negative-stride arrays share one machine-code
-specialisation.  Everything is cached on disk (``cache=True``): a later
-process loads instead of compiling.
+Compilation: little depends on both dtypes.  The row kernels (``_*_block``)
+depend on the input dtype only and ``_store_block`` on the output dtype
+only; the parallel drivers that glue them together are compiled per (input
+dtype, output dtype) pair with one explicit signature in which every array
+is numba's any-layout ('A') type, so C-, F-ordered, strided and
+negative-stride arrays share one machine-code specialisation.  Everything
+is cached on disk (``cache=True``): a later process loads, not compiles.
 """
 import threading
 
 import numba
 import numpy as np
 from numba import njit, prange, types
+from numba.extending import overload
 
 # Boundary modes: scipy's NI_ExtendMode codes (see medfast.ndimage.MODES).
 NEAREST = 0
@@ -58,9 +63,11 @@ OUT_I32 = 6
 OUT_F32 = 7
 OUT_F64 = 8
 
-# Coordinates beyond this magnitude are clamped before flooring, as in the
-# Cython kernels (a larger double does not convert to an integer safely).
-COORD_LIMIT = 1e15
+# Coordinates beyond this magnitude are clamped before the boundary mapping,
+# as in the Cython kernels: scipy's mapping converts coordinates (or their
+# quotient by the period) to integers, undefined in C beyond 2**63; up to the
+# limit every conversion is defined and the clamp changes nothing.
+COORD_LIMIT = 9e18
 
 
 # --------------------------------------------------------------------------
@@ -242,51 +249,14 @@ def _edge2(inp, x0, x1, order, mode, cval):
 
 
 # --------------------------------------------------------------------------
-# One output value: the interior fast path, else the edge path
+# 2-D inputs: one output value, the interior fast path else the edge path
 # --------------------------------------------------------------------------
-# The hot helpers are inlined at numba-IR level (inline="always"): left as
-# calls they cost several times their work.
+# Inlined at numba-IR level (inline="always"): as calls they would cost
+# several times their work.
 @njit(cache=True, inline="always")
-def _linear3(inp, x0, x1, x2, lim0, lim1, lim2, mode, cval):
-    if (x0 >= 0.0 and x0 < lim0 and x1 >= 0.0 and x1 < lim1
-            and x2 >= 0.0 and x2 < lim2):
-        # All eight taps inside: floor is a truncation, indices are in range.
-        i0 = int(x0)
-        i1 = int(x1)
-        i2 = int(x2)
-        a0 = 1.0 - (x0 - float(i0))
-        a1 = 1.0 - a0
-        b0 = 1.0 - (x1 - float(i1))
-        b1 = 1.0 - b0
-        w0 = 1.0 - (x2 - float(i2))
-        w1 = 1.0 - w0
-        t = 0.0
-        t += ((float(inp[i0, i1, i2]) * a0) * b0) * w0
-        t += ((float(inp[i0, i1, i2 + 1]) * a0) * b0) * w1
-        t += ((float(inp[i0, i1 + 1, i2]) * a0) * b1) * w0
-        t += ((float(inp[i0, i1 + 1, i2 + 1]) * a0) * b1) * w1
-        t += ((float(inp[i0 + 1, i1, i2]) * a1) * b0) * w0
-        t += ((float(inp[i0 + 1, i1, i2 + 1]) * a1) * b0) * w1
-        t += ((float(inp[i0 + 1, i1 + 1, i2]) * a1) * b1) * w0
-        t += ((float(inp[i0 + 1, i1 + 1, i2 + 1]) * a1) * b1) * w1
-        return t
-    return _edge3(inp, x0, x1, x2, 1, mode, cval)
-
-
-@njit(cache=True, inline="always")
-def _nearest3(inp, x0, x1, x2, lim0, lim1, lim2, mode, cval):
-    if (x0 >= 0.0 and x0 <= lim0 and x1 >= 0.0 and x1 <= lim1
-            and x2 >= 0.0 and x2 <= lim2):
-        # scipy rounds with floor(c + 0.5); c + 0.5 > 0 here.
-        t = 0.0
-        t += float(inp[int(x0 + 0.5), int(x1 + 0.5), int(x2 + 0.5)])
-        return t
-    return _edge3(inp, x0, x1, x2, 0, mode, cval)
-
-
-@njit(cache=True, inline="always")
-def _linear2(inp, x0, x1, lim0, lim1, mode, cval):
+def _linear2(inp, x0, x1, lim0, lim1, order, mode, cval):
     if x0 >= 0.0 and x0 < lim0 and x1 >= 0.0 and x1 < lim1:
+        # All four taps inside: floor is a truncation, indices are in range.
         i0 = int(x0)
         i1 = int(x1)
         a0 = 1.0 - (x0 - float(i0))
@@ -299,20 +269,116 @@ def _linear2(inp, x0, x1, lim0, lim1, mode, cval):
         t += (float(inp[i0 + 1, i1]) * a1) * b0
         t += (float(inp[i0 + 1, i1 + 1]) * a1) * b1
         return t
-    return _edge2(inp, x0, x1, 1, mode, cval)
+    return _edge2(inp, x0, x1, order, mode, cval)
 
 
 @njit(cache=True, inline="always")
-def _nearest2(inp, x0, x1, lim0, lim1, mode, cval):
+def _nearest2(inp, x0, x1, lim0, lim1, order, mode, cval):
     if x0 >= 0.0 and x0 <= lim0 and x1 >= 0.0 and x1 <= lim1:
+        # scipy rounds with floor(c + 0.5); c + 0.5 > 0 here.
         t = 0.0
         t += float(inp[int(x0 + 0.5), int(x1 + 0.5)])
         return t
-    return _edge2(inp, x0, x1, 0, mode, cval)
+    return _edge2(inp, x0, x1, order, mode, cval)
 
 
 # --------------------------------------------------------------------------
-# Aligned rows: output rows that run along the input's last axis
+# 3-D inputs, general rows: flat passes (setup, gather, combine)
+# --------------------------------------------------------------------------
+# As in the Cython kernels, a row is split into loops LLVM can vectorise:
+# each voxel's inside test, indices and weights (branch-free), the gather of
+# the taps, then the weighted sums.  Outside voxels gather sample (0, 0, 0)
+# and are then recomputed by the edge path.
+@njit(cache=True)
+def _general_row3(inp, xs, vals, flags, idx, wts, taps, order, mode, cval):
+    """``vals[k]`` at the coordinates ``xs[:, k]`` of a 3-D input."""
+    nk = vals.size
+    lim0 = float(inp.shape[0] - 1)
+    lim1 = float(inp.shape[1] - 1)
+    lim2 = float(inp.shape[2] - 1)
+    count = 0
+    if order == 1:
+        for k in range(nk):
+            x0 = xs[0, k]
+            x1 = xs[1, k]
+            x2 = xs[2, k]
+            inside = ((x0 >= 0.0) & (x0 < lim0) & (x1 >= 0.0) & (x1 < lim1)
+                      & (x2 >= 0.0) & (x2 < lim2))
+            # all eight taps inside: floor is a truncation
+            i0 = int(x0) if inside else 0
+            i1 = int(x1) if inside else 0
+            i2 = int(x2) if inside else 0
+            a0 = 1.0 - (x0 - float(i0))
+            b0 = 1.0 - (x1 - float(i1))
+            w0 = 1.0 - (x2 - float(i2))
+            wts[0, k] = a0
+            wts[1, k] = 1.0 - a0
+            wts[2, k] = b0
+            wts[3, k] = 1.0 - b0
+            wts[4, k] = w0
+            wts[5, k] = 1.0 - w0
+            idx[0, k] = i0
+            idx[1, k] = i1
+            idx[2, k] = i2
+            idx[3, k] = 1 if inside else 0  # tap step: outside stays at 0
+            flags[k] = inside
+            count += 1 if inside else 0
+        for k in range(nk):
+            i0 = idx[0, k]
+            i1 = idx[1, k]
+            i2 = idx[2, k]
+            d = idx[3, k]
+            taps[0, k] = float(inp[i0, i1, i2])
+            taps[1, k] = float(inp[i0, i1, i2 + d])
+            taps[2, k] = float(inp[i0, i1 + d, i2])
+            taps[3, k] = float(inp[i0, i1 + d, i2 + d])
+            taps[4, k] = float(inp[i0 + d, i1, i2])
+            taps[5, k] = float(inp[i0 + d, i1, i2 + d])
+            taps[6, k] = float(inp[i0 + d, i1 + d, i2])
+            taps[7, k] = float(inp[i0 + d, i1 + d, i2 + d])
+        for k in range(nk):
+            a0 = wts[0, k]
+            a1 = wts[1, k]
+            b0 = wts[2, k]
+            b1 = wts[3, k]
+            w0 = wts[4, k]
+            w1 = wts[5, k]
+            t = 0.0
+            t += ((taps[0, k] * a0) * b0) * w0
+            t += ((taps[1, k] * a0) * b0) * w1
+            t += ((taps[2, k] * a0) * b1) * w0
+            t += ((taps[3, k] * a0) * b1) * w1
+            t += ((taps[4, k] * a1) * b0) * w0
+            t += ((taps[5, k] * a1) * b0) * w1
+            t += ((taps[6, k] * a1) * b1) * w0
+            t += ((taps[7, k] * a1) * b1) * w1
+            vals[k] = t
+    else:
+        for k in range(nk):
+            x0 = xs[0, k]
+            x1 = xs[1, k]
+            x2 = xs[2, k]
+            inside = ((x0 >= 0.0) & (x0 <= lim0) & (x1 >= 0.0) & (x1 <= lim1)
+                      & (x2 >= 0.0) & (x2 <= lim2))
+            # scipy rounds with floor(x + 0.5); x + 0.5 > 0 inside
+            idx[0, k] = int(x0 + 0.5) if inside else 0
+            idx[1, k] = int(x1 + 0.5) if inside else 0
+            idx[2, k] = int(x2 + 0.5) if inside else 0
+            flags[k] = inside
+            count += 1 if inside else 0
+        for k in range(nk):
+            t = 0.0
+            t += float(inp[idx[0, k], idx[1, k], idx[2, k]])
+            vals[k] = t
+    if count < nk:
+        for k in range(nk):
+            if not flags[k]:
+                vals[k] = _edge3(inp, xs[0, k], xs[1, k], xs[2, k], order, mode,
+                                 cval)
+
+
+# --------------------------------------------------------------------------
+# 3-D inputs, aligned rows: output rows along the input's last axis
 # --------------------------------------------------------------------------
 # When input coordinates 0 and 1 are constant along an output row (scalings,
 # flips, in-plane rotations, zoom, shift), so are their indices and weights;
@@ -374,7 +440,7 @@ def _aligned_row3(inp, p0, p1, x2, st, w0, w1, ins, xlo, span, count, vals,
         b1 = 1.0 - b0
         if 0 < span and 4 * span <= pbuf.size:
             # Four partial products per input sample; a voxel reads the
-            # groups of samples st and st + 1 in scipy's corner order.
+            # groups of samples st and st + 1, in scipy's corner order.
             for x in range(span):
                 i2 = xlo + x
                 pbuf[4 * x] = (float(inp[i0, i1, i2]) * a0) * b0
@@ -397,7 +463,8 @@ def _aligned_row3(inp, p0, p1, x2, st, w0, w1, ins, xlo, span, count, vals,
                     t += pbuf[q + 7] * wb
                     vals[k] = t
         else:
-            # The row skips most input samples: gather directly.
+            # The row skips most input samples (span > 2 nk + 16, the
+            # Cython kernels' threshold): gather directly.
             for k in range(nk):
                 if ins[k]:
                     i2 = st[k]
@@ -430,9 +497,9 @@ def _aligned_row3(inp, p0, p1, x2, st, w0, w1, ins, xlo, span, count, vals,
 # --------------------------------------------------------------------------
 # Row kernels: a block of output rows into float64 values (input dtype only)
 # --------------------------------------------------------------------------
-# Output row r is (o0, o1) = divmod(r, n1); vals[j] receives row rlo + j.
-# ``table`` carries the last-axis tables' state from block to block:
-# (key, xlo, span, count), key NaN while the tables hold nothing.
+# Output row r is (o0, o1) = divmod(r, n1); block row j is output row
+# rlo + j.  ``table`` carries the aligned rows' last-axis tables from block
+# to block: (key, xlo, span, count), key NaN while the tables hold nothing.
 NO_TABLE = (np.nan, 0, 0, 0)
 
 # Output rows per block: amortises the calls, keeps the block in cache.
@@ -440,17 +507,21 @@ BLOCK = 16
 
 
 @njit(cache=True)
-def _scratch(nk):
-    """A chunk's buffers: block values, last-axis coordinates and tables
-    (starts, weight pairs, inside flags), partial products."""
-    return (np.empty((BLOCK, nk)), np.empty(nk), np.empty(nk, np.intp),
-            np.empty(nk), np.empty(nk), np.empty(nk, np.bool_),
-            np.empty(4 * (2 * nk + 16)))
+def _scratch3(nk):
+    """A chunk's buffers for 3-D inputs: block values; general rows'
+    coordinates, flags, indices, weights and taps; aligned rows' last-axis
+    coordinates, tables (starts, weight pairs, flags) and partial products."""
+    return (np.empty((BLOCK, nk)),
+            np.empty((3, nk)), np.empty(nk, np.bool_), np.empty((4, nk), np.intp),
+            np.empty((6, nk)), np.empty((8, nk)),
+            np.empty(nk), np.empty(nk, np.intp), np.empty(nk), np.empty(nk),
+            np.empty(nk, np.bool_), np.empty(4 * (2 * nk + 16)))
 
 
 @njit(cache=True)
-def _affine3_block(inp, matrix, offset, n1, rlo, vals, x2, st, w0, w1, ins,
-                   pbuf, order, mode, cval, table):
+def _affine3_block(inp, matrix, offset, n1, rlo, nrows, scratch, order, mode,
+                   cval, table):
+    vals, xs, flags, idx, wts, taps, x2, st, w0, w1, ins, pbuf = scratch
     nk = vals.shape[1]
     lim0 = float(inp.shape[0] - 1)
     lim1 = float(inp.shape[1] - 1)
@@ -460,7 +531,7 @@ def _affine3_block(inp, matrix, offset, n1, rlo, vals, x2, st, w0, w1, ins,
     m2 = matrix[2, 2]
     aligned = m0 == 0.0 and m1 == 0.0  # x0, x1 constant along output rows
     key, xlo, span, count = table
-    for j in range(vals.shape[0]):
+    for j in range(nrows):
         o0 = (rlo + j) // n1
         o1 = (rlo + j) - o0 * n1
         p0 = offset[0]
@@ -483,19 +554,18 @@ def _affine3_block(inp, matrix, offset, n1, rlo, vals, x2, st, w0, w1, ins,
                           vals[j], pbuf, order, mode, cval)
         else:
             for k in range(nk):
-                x0 = p0 + float(k) * m0
-                x1 = p1 + float(k) * m1
-                xk = p2 + float(k) * m2
-                if order == 1:
-                    vals[j, k] = _linear3(inp, x0, x1, xk, lim0, lim1, lim2, mode, cval)
-                else:
-                    vals[j, k] = _nearest3(inp, x0, x1, xk, lim0, lim1, lim2, mode, cval)
+                xs[0, k] = p0 + float(k) * m0
+                xs[1, k] = p1 + float(k) * m1
+                xs[2, k] = p2 + float(k) * m2
+            _general_row3(inp, xs, vals[j], flags, idx, wts, taps, order, mode,
+                          cval)
     return key, xlo, span, count
 
 
 @njit(cache=True)
-def _coords3_block(inp, c0, c1, c2, n1, rlo, vals, x2, st, w0, w1, ins, pbuf,
-                   order, mode, cval, table):
+def _coords3_block(inp, c0, c1, c2, n1, rlo, nrows, scratch, order, mode,
+                   cval, table):
+    vals, xs, flags, idx, wts, taps, x2, st, w0, w1, ins, pbuf = scratch
     nk = vals.shape[1]
     lim0 = float(inp.shape[0] - 1)
     lim1 = float(inp.shape[1] - 1)
@@ -505,7 +575,7 @@ def _coords3_block(inp, c0, c1, c2, n1, rlo, vals, x2, st, w0, w1, ins, pbuf,
     aligned = c0.strides[2] == 0 and c1.strides[2] == 0
     same_x2 = c2.strides[0] == 0 and c2.strides[1] == 0
     key, xlo, span, count = table
-    for j in range(vals.shape[0]):
+    for j in range(nrows):
         o0 = (rlo + j) // n1
         o1 = (rlo + j) - o0 * n1
         p0 = c0[o0, o1, 0]
@@ -520,24 +590,22 @@ def _coords3_block(inp, c0, c1, c2, n1, rlo, vals, x2, st, w0, w1, ins, pbuf,
                           vals[j], pbuf, order, mode, cval)
         else:
             for k in range(nk):
-                x0 = c0[o0, o1, k]
-                x1 = c1[o0, o1, k]
-                xk = c2[o0, o1, k]
-                if order == 1:
-                    vals[j, k] = _linear3(inp, x0, x1, xk, lim0, lim1, lim2, mode, cval)
-                else:
-                    vals[j, k] = _nearest3(inp, x0, x1, xk, lim0, lim1, lim2, mode, cval)
+                xs[0, k] = c0[o0, o1, k]
+                xs[1, k] = c1[o0, o1, k]
+                xs[2, k] = c2[o0, o1, k]
+            _general_row3(inp, xs, vals[j], flags, idx, wts, taps, order, mode,
+                          cval)
     return key, xlo, span, count
 
 
 @njit(cache=True)
-def _affine2_block(inp, matrix, offset, n1, rlo, vals, order, mode, cval):
+def _affine2_block(inp, matrix, offset, n1, rlo, nrows, vals, order, mode, cval):
     nk = vals.shape[1]
     lim0 = float(inp.shape[0] - 1)
     lim1 = float(inp.shape[1] - 1)
     m0 = matrix[0, 2]
     m1 = matrix[1, 2]
-    for j in range(vals.shape[0]):
+    for j in range(nrows):
         o0 = (rlo + j) // n1
         o1 = (rlo + j) - o0 * n1
         p0 = offset[0]
@@ -550,26 +618,26 @@ def _affine2_block(inp, matrix, offset, n1, rlo, vals, order, mode, cval):
             x0 = p0 + float(k) * m0
             x1 = p1 + float(k) * m1
             if order == 1:
-                vals[j, k] = _linear2(inp, x0, x1, lim0, lim1, mode, cval)
+                vals[j, k] = _linear2(inp, x0, x1, lim0, lim1, order, mode, cval)
             else:
-                vals[j, k] = _nearest2(inp, x0, x1, lim0, lim1, mode, cval)
+                vals[j, k] = _nearest2(inp, x0, x1, lim0, lim1, order, mode, cval)
 
 
 @njit(cache=True)
-def _coords2_block(inp, c0, c1, n1, rlo, vals, order, mode, cval):
+def _coords2_block(inp, c0, c1, n1, rlo, nrows, vals, order, mode, cval):
     nk = vals.shape[1]
     lim0 = float(inp.shape[0] - 1)
     lim1 = float(inp.shape[1] - 1)
-    for j in range(vals.shape[0]):
+    for j in range(nrows):
         o0 = (rlo + j) // n1
         o1 = (rlo + j) - o0 * n1
         for k in range(nk):
             x0 = c0[o0, o1, k]
             x1 = c1[o0, o1, k]
             if order == 1:
-                vals[j, k] = _linear2(inp, x0, x1, lim0, lim1, mode, cval)
+                vals[j, k] = _linear2(inp, x0, x1, lim0, lim1, order, mode, cval)
             else:
-                vals[j, k] = _nearest2(inp, x0, x1, lim0, lim1, mode, cval)
+                vals[j, k] = _nearest2(inp, x0, x1, lim0, lim1, order, mode, cval)
 
 
 # --------------------------------------------------------------------------
@@ -586,87 +654,90 @@ def _cvtt_i32(t):
     return -2147483648
 
 
+def _store_values(v, row, out_code):
+    """``row[k] = v[k]`` with scipy's conversion to ``row``'s dtype (the rule
+    is picked at compile time, see ``_store_values_impl``)."""
+
+
+@overload(_store_values)
+def _store_values_impl(v, row, out_code):
+    # One loop per output dtype is compiled, not the nine of out_code.
+    dtype = row.dtype
+    if isinstance(dtype, types.Float):
+        def store(v, row, out_code):
+            for k in range(v.size):
+                row[k] = v[k]
+    elif dtype == types.uint8:  # bool outputs arrive viewed as uint8
+        def store(v, row, out_code):
+            if out_code == OUT_BOOL:
+                # scipy stores booleans with a plain C cast: the low byte.
+                for k in range(v.size):
+                    row[k] = _cvtt_i32(v[k]) & 0xFF
+            else:
+                for k in range(v.size):
+                    t = v[k] + 0.5 if v[k] > 0 else 0.0
+                    row[k] = 255.0 if t > 255.0 else t
+    elif not dtype.signed:
+        hi = float(np.iinfo(str(dtype)).max)
+
+        def store(v, row, out_code):
+            for k in range(v.size):
+                t = v[k] + 0.5 if v[k] > 0 else 0.0
+                row[k] = hi if t > hi else t
+    else:
+        lo = float(np.iinfo(str(dtype)).min)
+        hi = float(np.iinfo(str(dtype)).max)
+
+        def store(v, row, out_code):
+            for k in range(v.size):
+                t = v[k] + 0.5 if v[k] > 0 else v[k] - 0.5
+                t = hi if t > hi else t
+                t = lo if t < lo else t
+                row[k] = _cvtt_i32(t)
+    return store
+
+
 @njit(cache=True)
-def _store_block(vals, out, n1, rlo, out_code):
-    # One loop per output type: the type test is not per voxel.
-    nk = vals.shape[1]
-    for j in range(vals.shape[0]):
+def _store_block(vals, out, n1, rlo, nrows, out_code):
+    for j in range(nrows):
         o0 = (rlo + j) // n1
         o1 = (rlo + j) - o0 * n1
-        row = out[o0, o1]
-        v = vals[j]
-        if out_code == OUT_F32 or out_code == OUT_F64:
-            for k in range(nk):
-                row[k] = v[k]
-        elif out_code == OUT_BOOL:
-            # scipy stores booleans with a plain C cast: the low byte.
-            for k in range(nk):
-                row[k] = _cvtt_i32(v[k]) & 0xFF
-        elif out_code == OUT_U8:
-            for k in range(nk):
-                t = v[k] + 0.5 if v[k] > 0 else 0.0
-                row[k] = 255.0 if t > 255.0 else t
-        elif out_code == OUT_U16:
-            for k in range(nk):
-                t = v[k] + 0.5 if v[k] > 0 else 0.0
-                row[k] = 65535.0 if t > 65535.0 else t
-        elif out_code == OUT_U32:
-            for k in range(nk):
-                t = v[k] + 0.5 if v[k] > 0 else 0.0
-                row[k] = 4294967295.0 if t > 4294967295.0 else t
-        elif out_code == OUT_I8:
-            for k in range(nk):
-                t = v[k] + 0.5 if v[k] > 0 else v[k] - 0.5
-                t = 127.0 if t > 127.0 else t
-                t = -128.0 if t < -128.0 else t
-                row[k] = _cvtt_i32(t)
-        elif out_code == OUT_I16:
-            for k in range(nk):
-                t = v[k] + 0.5 if v[k] > 0 else v[k] - 0.5
-                t = 32767.0 if t > 32767.0 else t
-                t = -32768.0 if t < -32768.0 else t
-                row[k] = _cvtt_i32(t)
-        elif out_code == OUT_I32:
-            for k in range(nk):
-                t = v[k] + 0.5 if v[k] > 0 else v[k] - 0.5
-                t = 2147483647.0 if t > 2147483647.0 else t
-                t = -2147483648.0 if t < -2147483648.0 else t
-                row[k] = _cvtt_i32(t)
+        _store_values(vals[j], out[o0, o1], out_code)
 
 
 # --------------------------------------------------------------------------
 # Parallel drivers (compiled per dtype pair by _compiled)
 # --------------------------------------------------------------------------
 # The output rows are split into ``nchunks`` equal contiguous chunks, one
-# per thread as with OpenMP's static schedule; each chunk owns its scratch.
-# Every voxel is computed the same way whatever the chunking, so the result
-# does not depend on the thread count.
+# per thread as with OpenMP's static schedule; each chunk owns its scratch
+# and walks its rows in blocks.  Every voxel is computed the same way
+# whatever the chunking, so the result does not depend on the thread count.
 def _affine3(inp, matrix, offset, out, out_code, order, mode, cval, nchunks):
     n1 = out.shape[1]
     nrows = out.shape[0] * n1
     for chunk in prange(nchunks):
-        vals, x2, st, w0, w1, ins, pbuf = _scratch(out.shape[2])
+        scratch = _scratch3(out.shape[2])
         table = NO_TABLE
         end = (chunk + 1) * nrows // nchunks
         for r in range(chunk * nrows // nchunks, end, BLOCK):
-            block = vals[:min(BLOCK, end - r)]
-            table = _affine3_block(inp, matrix, offset, n1, r, block, x2, st, w0,
-                                   w1, ins, pbuf, order, mode, cval, table)
-            _store_block(block, out, n1, r, out_code)
+            n = min(BLOCK, end - r)
+            table = _affine3_block(inp, matrix, offset, n1, r, n, scratch, order,
+                                   mode, cval, table)
+            _store_block(scratch[0], out, n1, r, n, out_code)
 
 
 def _coords3(inp, c0, c1, c2, out, out_code, order, mode, cval, nchunks):
     n1 = out.shape[1]
     nrows = out.shape[0] * n1
     for chunk in prange(nchunks):
-        vals, x2, st, w0, w1, ins, pbuf = _scratch(out.shape[2])
+        scratch = _scratch3(out.shape[2])
         table = NO_TABLE
         end = (chunk + 1) * nrows // nchunks
         for r in range(chunk * nrows // nchunks, end, BLOCK):
-            block = vals[:min(BLOCK, end - r)]
-            table = _coords3_block(inp, c0, c1, c2, n1, r, block, x2, st, w0, w1,
-                                   ins, pbuf, order, mode, cval, table)
-            _store_block(block, out, n1, r, out_code)
+            n = min(BLOCK, end - r)
+            table = _coords3_block(inp, c0, c1, c2, n1, r, n, scratch, order,
+                                   mode, cval, table)
+            _store_block(scratch[0], out, n1, r, n, out_code)
 
 
 def _affine2(inp, matrix, offset, out, out_code, order, mode, cval, nchunks):
@@ -676,9 +747,9 @@ def _affine2(inp, matrix, offset, out, out_code, order, mode, cval, nchunks):
         vals = np.empty((BLOCK, out.shape[2]))
         end = (chunk + 1) * nrows // nchunks
         for r in range(chunk * nrows // nchunks, end, BLOCK):
-            block = vals[:min(BLOCK, end - r)]
-            _affine2_block(inp, matrix, offset, n1, r, block, order, mode, cval)
-            _store_block(block, out, n1, r, out_code)
+            n = min(BLOCK, end - r)
+            _affine2_block(inp, matrix, offset, n1, r, n, vals, order, mode, cval)
+            _store_block(vals, out, n1, r, n, out_code)
 
 
 def _coords2(inp, c0, c1, out, out_code, order, mode, cval, nchunks):
@@ -688,9 +759,9 @@ def _coords2(inp, c0, c1, out, out_code, order, mode, cval, nchunks):
         vals = np.empty((BLOCK, out.shape[2]))
         end = (chunk + 1) * nrows // nchunks
         for r in range(chunk * nrows // nchunks, end, BLOCK):
-            block = vals[:min(BLOCK, end - r)]
-            _coords2_block(inp, c0, c1, n1, r, block, order, mode, cval)
-            _store_block(block, out, n1, r, out_code)
+            n = min(BLOCK, end - r)
+            _coords2_block(inp, c0, c1, n1, r, n, vals, order, mode, cval)
+            _store_block(vals, out, n1, r, n, out_code)
 
 
 # --------------------------------------------------------------------------
