@@ -174,7 +174,9 @@ def _make_output(output, input, shape):
 def _native(input, output, order):
     """Whether the compiled kernels handle this call."""
     return (order <= 1 and input.ndim in (2, 3) and 1 <= output.ndim <= 3
-            and input.size > 0 and output.shape[-1] < 2**31  # int row counter
+            and input.size > 0
+            # the kernels index input axes and output rows with C ints
+            and max(input.shape) < 2**31 and output.shape[-1] < 2**31
             and input.dtype in _dtypes.INPUT_CODES
             and output.dtype in _dtypes.OUTPUT_CODES)
 

@@ -63,50 +63,59 @@ static inline void mf_combine_run(const double *p, ptrdiff_t xlo,
  *     scipy's, in scipy's order.
  */
 
-/* Linear: wts holds six arrays of n weights: a0 | a1 | b0 | b1 | w0 | w1.
+/* Linear: wts holds six arrays of n weights: a0 | a1 | b0 | b1 | w0 | w1,
+ * idx three arrays of n tap indices (int: input axes are < 2**31 samples).
+ * Branch-free, so that it vectorises: outside points get index 0 and
+ * weights from coordinate 0, and are recomputed later by the caller.
  * Returns the number of inside voxels. */
 static inline ptrdiff_t mf_linear_setup3(
-    const double *c0, const double *c1, const double *c2, ptrdiff_t n,
+    const double *restrict c0, const double *restrict c1,
+    const double *restrict c2, ptrdiff_t n,
     double lim0, double lim1, double lim2,
-    ptrdiff_t s0, ptrdiff_t s1, ptrdiff_t s2,
-    ptrdiff_t *off, unsigned char *ins, double *wts)
+    int *restrict idx, unsigned char *restrict ins, double *restrict wts)
 {
     ptrdiff_t k, count = 0;
     for (k = 0; k < n; k++) {
         double x0 = c0[k], x1 = c1[k], x2 = c2[k];
-        if (x0 >= 0 && x0 < lim0 && x1 >= 0 && x1 < lim1 &&
-                x2 >= 0 && x2 < lim2) {
-            /* all eight taps inside: floor is a truncation here */
-            ptrdiff_t i0 = (ptrdiff_t)x0, i1 = (ptrdiff_t)x1, i2 = (ptrdiff_t)x2;
-            double a0 = 1.0 - (x0 - (double)i0);
-            double b0 = 1.0 - (x1 - (double)i1);
-            double w0 = 1.0 - (x2 - (double)i2);
-            wts[k] = a0;
-            wts[n + k] = 1.0 - a0;
-            wts[2 * n + k] = b0;
-            wts[3 * n + k] = 1.0 - b0;
-            wts[4 * n + k] = w0;
-            wts[5 * n + k] = 1.0 - w0;
-            off[k] = i0 * s0 + i1 * s1 + i2 * s2;
-            ins[k] = 1;
-            count++;
-        } else {
-            wts[k] = wts[n + k] = wts[2 * n + k] = 0.0;
-            wts[3 * n + k] = wts[4 * n + k] = wts[5 * n + k] = 0.0;
-            off[k] = 0;
-            ins[k] = 0;
-        }
+        int in = (x0 >= 0) & (x0 < lim0) & (x1 >= 0) & (x1 < lim1) &
+                 (x2 >= 0) & (x2 < lim2);
+        int i0, i1, i2;
+        double a0, b0, w0;
+        x0 = in ? x0 : 0.0;
+        x1 = in ? x1 : 0.0;
+        x2 = in ? x2 : 0.0;
+        /* all eight taps inside: floor is a truncation here */
+        i0 = (int)x0;
+        i1 = (int)x1;
+        i2 = (int)x2;
+        a0 = 1.0 - (x0 - (double)i0);
+        b0 = 1.0 - (x1 - (double)i1);
+        w0 = 1.0 - (x2 - (double)i2);
+        wts[k] = a0;
+        wts[n + k] = 1.0 - a0;
+        wts[2 * n + k] = b0;
+        wts[3 * n + k] = 1.0 - b0;
+        wts[4 * n + k] = w0;
+        wts[5 * n + k] = 1.0 - w0;
+        idx[k] = i0;
+        idx[n + k] = i1;
+        idx[2 * n + k] = i2;
+        ins[k] = (unsigned char)in;
+        count += in;
     }
     return count;
 }
 
 /* g holds eight arrays of n tap values, corners in C order (000, 001, 010,
  * ..., 111 for axes 0, 1, 2). */
-static inline void mf_linear_combine3(const double *g, const double *wts,
-                                      ptrdiff_t n, double *vals)
+static inline void mf_linear_combine3(const double *restrict g,
+                                      const double *restrict wts,
+                                      ptrdiff_t n, double *restrict vals)
 {
-    const double *a0 = wts, *a1 = wts + n, *b0 = wts + 2 * n,
-                 *b1 = wts + 3 * n, *w0 = wts + 4 * n, *w1 = wts + 5 * n;
+    /* restrict: the arrays never overlap, which lets the loop vectorise */
+    const double *restrict a0 = wts, *restrict a1 = wts + n,
+                 *restrict b0 = wts + 2 * n, *restrict b1 = wts + 3 * n,
+                 *restrict w0 = wts + 4 * n, *restrict w1 = wts + 5 * n;
     ptrdiff_t k;
     for (k = 0; k < n; k++) {
         double t = 0.0;

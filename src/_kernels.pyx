@@ -59,8 +59,7 @@ cdef extern from "_combine.h":
                         Py_ssize_t ka, Py_ssize_t kb) noexcept nogil
     Py_ssize_t mf_linear_setup3(const double* c0, const double* c1,
                                 const double* c2, Py_ssize_t n, double lim0,
-                                double lim1, double lim2, Py_ssize_t s0,
-                                Py_ssize_t s1, Py_ssize_t s2, Py_ssize_t* off,
+                                double lim1, double lim2, int* idx,
                                 uint8_t* ins, double* wts) noexcept nogil
     void mf_store_i8(const double* vals, void* out, Py_ssize_t n) noexcept nogil
     void mf_store_i16(const double* vals, void* out, Py_ssize_t n) noexcept nogil
@@ -376,29 +375,35 @@ cdef void _row_linear3(const in_t* data, const Py_ssize_t* shape,
                        const double* c1, const double* c2, double* vals,
                        Py_ssize_t nk, int mode, double cval,
                        double* scratch) noexcept nogil:
-    # scratch: weights (6 nk) | offsets (nk) | flags (nk) | taps (8 nk)
+    # scratch: weights (6 nk) | indices (3 nk ints) | flags (nk) | taps (8 nk)
     cdef double* wts = scratch
-    cdef Py_ssize_t* off = <Py_ssize_t*>(scratch + 6 * nk)
-    cdef uint8_t* ins = <uint8_t*>(scratch + 7 * nk)
-    cdef double* g = scratch + 8 * nk
+    cdef int* idx = <int*>(scratch + 6 * nk)
+    cdef uint8_t* ins = <uint8_t*>(scratch + 8 * nk)
+    cdef double* g = scratch + 9 * nk
     cdef Py_ssize_t s0 = strides[0], s1 = strides[1], s2 = strides[2]
     cdef Py_ssize_t k
     cdef const char* base = <const char*>data
     cdef const char* p
     cdef Py_ssize_t count = mf_linear_setup3(
-        c0, c1, c2, nk, shape[0] - 1, shape[1] - 1, shape[2] - 1,
-        s0, s1, s2, off, ins, wts)
-    for k in range(nk):
-        p = base + off[k]  # offset 0 (a valid sample) outside: no branch
-        g[k] = <double>(<const in_t*>p)[0]
-        g[nk + k] = <double>(<const in_t*>(p + s2 * ins[k]))[0]
-        g[2 * nk + k] = <double>(<const in_t*>(p + s1 * ins[k]))[0]
-        g[3 * nk + k] = <double>(<const in_t*>(p + (s1 + s2) * ins[k]))[0]
-        p = p + s0 * ins[k]
-        g[4 * nk + k] = <double>(<const in_t*>p)[0]
-        g[5 * nk + k] = <double>(<const in_t*>(p + s2 * ins[k]))[0]
-        g[6 * nk + k] = <double>(<const in_t*>(p + s1 * ins[k]))[0]
-        g[7 * nk + k] = <double>(<const in_t*>(p + (s1 + s2) * ins[k]))[0]
+        c0, c1, c2, nk, shape[0] - 1, shape[1] - 1, shape[2] - 1, idx, ins, wts)
+    if shape[0] > 1 and shape[1] > 1 and shape[2] > 1:
+        # Outside points have offset 0, whose eight taps are valid samples
+        # too: one branch-free loop (their values are replaced below).
+        for k in range(nk):
+            p = base + idx[k] * s0 + idx[nk + k] * s1 + idx[2 * nk + k] * s2
+            g[k] = <double>(<const in_t*>p)[0]
+            g[nk + k] = <double>(<const in_t*>(p + s2))[0]
+            g[2 * nk + k] = <double>(<const in_t*>(p + s1))[0]
+            g[3 * nk + k] = <double>(<const in_t*>(p + s1 + s2))[0]
+            p = p + s0
+            g[4 * nk + k] = <double>(<const in_t*>p)[0]
+            g[5 * nk + k] = <double>(<const in_t*>(p + s2))[0]
+            g[6 * nk + k] = <double>(<const in_t*>(p + s1))[0]
+            g[7 * nk + k] = <double>(<const in_t*>(p + s1 + s2))[0]
+    else:
+        # A 1-sample axis: no point is inside; keep every read in bounds.
+        for k in range(8 * nk):
+            g[k] = 0.0
     mf_linear_combine3(g, wts, nk, vals)
     if count < nk:
         for k in range(nk):
@@ -863,7 +868,7 @@ def affine(cnp.ndarray inp, int in_code, const double[:, ::1] matrix,
     # row buffers: values, 3 coordinates, general-row scratch (16 nk; the
     # aligned rows use its start for weights, starts and flags), partial
     # products (4 rows of up to 2 * nk + 16 samples), a 4-slot table cache
-    cdef Py_ssize_t per_thread = 20 * oshape[2] + 4 * (2 * oshape[2] + 16) + 4
+    cdef Py_ssize_t per_thread = 21 * oshape[2] + 4 * (2 * oshape[2] + 16) + 4
     cdef double* buffers = _thread_buffers(nthreads, per_thread)
     cdef int th
     for th in range(nthreads):
@@ -914,7 +919,7 @@ def coordinates(cnp.ndarray inp, int in_code, list coords, cnp.ndarray out,
     if oshape[0] * oshape[1] * oshape[2] == 0:
         return
     # values, 3 coordinates, scratch of the general row kernels
-    cdef Py_ssize_t per_thread = 20 * oshape[2]
+    cdef Py_ssize_t per_thread = 21 * oshape[2]
     cdef double* buffers = _thread_buffers(nthreads, per_thread)
     cdef const void* d = cnp.PyArray_DATA(inp)
     cdef char* o = <char*>cnp.PyArray_DATA(out)
