@@ -602,13 +602,27 @@ cdef void _aligned_nearest(const in_t* data, Py_ssize_t row_off, Py_ssize_t s2,
                            const uint8_t* in2, double* vals) noexcept nogil:
     """Order 0 along an aligned row: vals[k] for every k with in2[k]."""
     cdef const char* row = (<const char*>data) + row_off
-    cdef Py_ssize_t k
+    cdef const in_t* line = <const in_t*>row
+    cdef Py_ssize_t k, ka
     cdef double t
-    for k in range(nk):
-        if in2[k]:
-            t = 0.0
-            t += <double>(<const in_t*>(row + st2[k] * s2))[0]
-            vals[k] = t
+    k = 0
+    while k < nk:
+        if not in2[k]:
+            k += 1
+            continue
+        ka = k
+        while k < nk and in2[k]:
+            k += 1
+        if s2 == sizeof(in_t):  # contiguous row: a plain indexed gather
+            for ka in range(ka, k):
+                t = 0.0
+                t += <double>line[st2[ka]]
+                vals[ka] = t
+        else:
+            for ka in range(ka, k):
+                t = 0.0
+                t += <double>(<const in_t*>(row + st2[ka] * s2))[0]
+                vals[ka] = t
 
 
 cdef inline bint _inside(double x, double lim, int order) noexcept nogil:
@@ -616,6 +630,15 @@ cdef inline bint _inside(double x, double lim, int order) noexcept nogil:
     if order == 1:
         return x >= 0 and x < lim
     return x >= 0 and x <= lim
+
+
+cdef inline bint _row_is_cval(double x0, double x1, const Py_ssize_t* shape,
+                              int mode) noexcept nogil:
+    # In 'constant' mode scipy returns cval as soon as one coordinate lies
+    # outside [0, n - 1]; on a row where input coordinates 0 and 1 are
+    # constant, that decides the whole row.
+    return mode == CONSTANT and not (x0 >= 0 and x0 <= shape[0] - 1
+                                     and x1 >= 0 and x1 <= shape[1] - 1)
 
 
 cdef Py_ssize_t _axis_table(const double* x, Py_ssize_t n, double lim, int order,
@@ -736,6 +759,9 @@ cdef int _affine_driver(const in_t* data, int rank, const Py_ssize_t* shape,
                     if not inbuf[k]:
                         buf[k] = _edge3(data, shape, strides, p0, p1,
                                         buf[3 * nk + k], order, mode, cval)
+        elif aligned and _row_is_cval(p0, p1, shape, mode):
+            for k in range(nk):
+                buf[k] = cval
         else:
             cache[0] = NAN  # the coordinate buffers are about to change
             for h in range(rank):
@@ -823,6 +849,9 @@ cdef int _separable_driver(const in_t* data, const Py_ssize_t* shape,
                 if not inside[m + k]:
                     vals[k] = _edge3(data, shape, strides, ctab[i], ctab[n0 + j],
                                      ctab[m + k], order, mode, cval)
+        elif _row_is_cval(ctab[i], ctab[n0 + j], shape, mode):
+            for k in range(nk):
+                vals[k] = cval
         else:
             for k in range(nk):
                 vals[k] = _edge3(data, shape, strides, ctab[i], ctab[n0 + j],
