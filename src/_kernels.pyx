@@ -707,7 +707,7 @@ cdef int _affine_driver(const in_t* data, int rank, const Py_ssize_t* shape,
     cdef uint8_t* inbuf
     # Rows along the input's last axis (see _aligned_linear).
     cdef bint aligned = (rank == 3 and matrix[2] == 0.0 and matrix[5] == 0.0)
-    for r in prange(nrows, nogil=True, num_threads=nthreads, schedule='static'):
+    for r in prange(nrows, nogil=True, num_threads=nthreads, schedule='dynamic', chunksize=32):
         buf = buffers + threadid() * per_thread
         cache = buf + per_thread - 4  # this thread's [p2, xlo, span, count]
         o0 = r // n1
@@ -793,7 +793,7 @@ cdef int _coords_driver(const in_t* data, int rank, const Py_ssize_t* shape,
     cdef double* buf
     cdef double* cbuf
     cdef const char* src
-    for r in prange(nrows, nogil=True, num_threads=nthreads, schedule='static'):
+    for r in prange(nrows, nogil=True, num_threads=nthreads, schedule='dynamic', chunksize=32):
         buf = buffers + threadid() * per_thread
         o0 = r // n1
         o1 = r - o0 * n1
@@ -830,7 +830,7 @@ cdef int _separable_driver(const in_t* data, const Py_ssize_t* shape,
     cdef Py_ssize_t r, i, j, k
     cdef Py_ssize_t m = n0 + n1
     cdef double* vals
-    for r in prange(n0 * n1, nogil=True, num_threads=nthreads, schedule='static'):
+    for r in prange(n0 * n1, nogil=True, num_threads=nthreads, schedule='dynamic', chunksize=32):
         vals = buffers + threadid() * per_thread
         i = r // n1
         j = r - i * n1
