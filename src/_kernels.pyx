@@ -531,13 +531,14 @@ cdef void _aligned_linear(const in_t* data, Py_ssize_t row_off,
                           double a0, double a1, double b0, double b1,
                           Py_ssize_t nk, const Py_ssize_t* st2,
                           const double* w2, const uint8_t* in2,
-                          Py_ssize_t xlo, Py_ssize_t span, double* vals,
-                          double* pbuf) noexcept nogil:
+                          Py_ssize_t xlo, Py_ssize_t span, Py_ssize_t count,
+                          double* vals, double* pbuf) noexcept nogil:
     """vals[k] for every k with in2[k] (all taps inside); others untouched.
 
     st2/w2/in2: per-voxel start index, weight pair and inside flag along
-    the last axis; [xlo, xlo + span) covers every st2[k] and st2[k] + 1.
-    pbuf: scratch of 4 * span doubles, or NULL to gather directly.
+    the last axis (count of them set); [xlo, xlo + span) covers every
+    st2[k] and st2[k] + 1.  pbuf: scratch of 4 * span doubles, or NULL to
+    gather directly.
     """
     cdef const char* row = (<const char*>data) + row_off
     cdef Py_ssize_t k, x, st
@@ -571,6 +572,9 @@ cdef void _aligned_linear(const in_t* data, Py_ssize_t row_off,
                 pbuf[4 * x + 1] = (<double>(<const in_t*>(row + s1 + st))[0] * a0) * b1
                 pbuf[4 * x + 2] = (<double>(<const in_t*>(row + s0 + st))[0] * a1) * b0
                 pbuf[4 * x + 3] = (<double>(<const in_t*>(row + s0 + s1 + st))[0] * a1) * b1
+        if count == nk:  # the usual case: one run, no scan
+            mf_combine_run(pbuf, xlo, st2, w2, w2 + nk, vals, 0, nk)
+            return
         k = 0
         while k < nk:
             if not in2[k]:
@@ -748,7 +752,7 @@ cdef int _affine_driver(const in_t* data, int rank, const Py_ssize_t* shape,
                                 1.0 - (1.0 - (p0 - <double>(<Py_ssize_t>p0))),
                                 1.0 - (p1 - <double>(<Py_ssize_t>p1)),
                                 1.0 - (1.0 - (p1 - <double>(<Py_ssize_t>p1))),
-                                nk, stbuf, wbuf, inbuf, xlo, span, buf,
+                                nk, stbuf, wbuf, inbuf, xlo, span, count, buf,
                                 _use_products(buf + 8 * nk, span, nk))
             else:
                 _aligned_nearest(data, (<Py_ssize_t>(p0 + 0.5)) * strides[0]
@@ -841,7 +845,8 @@ cdef int _separable_driver(const in_t* data, const Py_ssize_t* shape,
                                 wtab[i], wtab[n0 + i],
                                 wtab[2 * n0 + j], wtab[2 * n0 + n1 + j],
                                 nk, start + m, wtab + 2 * m, inside + m,
-                                xlo, span, vals, _use_products(vals + nk, span, nk))
+                                xlo, span, count2, vals,
+                                _use_products(vals + nk, span, nk))
             else:
                 _aligned_nearest(data, start[i] * strides[0] + start[n0 + j] * strides[1],
                                  strides[2], nk, start + m, inside + m, vals)
