@@ -1,9 +1,9 @@
-/* Output voxels of an aligned row from grouped partial products.
+/* Output voxels of an aligned row from partial products.
  *
- * p holds, for each input sample x of the row, the four partial products
- * (v * wa) * wb of the four input rows feeding the output row (p[4x + g]).
- * Output voxel k sums, in scipy's order, p[q + g] * w0[k] and
- * p[q + 4 + g] * w1[k] for g = 0..3, with q = 4 * (st[k] - xlo).
+ * p holds, for each of the four input rows feeding the output row (g) and
+ * each input sample x of the row, the partial product (v * wa) * wb, at
+ * p[g * span + x - xlo].  Output voxel k sums, in scipy's order,
+ * P_g[x] * w0[k] and P_g[x + 1] * w1[k] for g = 0..3, with x = st[k].
  *
  * With SSE2 two voxels share one register pair: each lane performs exactly
  * the scalar sequence of operations (IEEE multiply and add per lane), so
@@ -18,34 +18,38 @@
 #include <emmintrin.h>
 #endif
 
-static inline void mf_combine_run(const double *p, ptrdiff_t xlo,
-                                  const ptrdiff_t *st, const double *w0,
-                                  const double *w1, double *vals,
-                                  ptrdiff_t ka, ptrdiff_t kb)
+static inline void mf_combine_run(const double *p, ptrdiff_t span,
+                                  ptrdiff_t xlo, const ptrdiff_t *st,
+                                  const double *w0, const double *w1,
+                                  double *vals, ptrdiff_t ka, ptrdiff_t kb)
 {
     ptrdiff_t k = ka;
 #ifdef __SSE2__
     for (; k + 2 <= kb; k += 2) {
-        const double *qa = p + 4 * (st[k] - xlo);
-        const double *qb = p + 4 * (st[k + 1] - xlo);
+        const double *qa = p + (st[k] - xlo);
+        const double *qb = p + (st[k + 1] - xlo);
         __m128d wa = _mm_loadu_pd(w0 + k);
         __m128d wb = _mm_loadu_pd(w1 + k);
         __m128d t = _mm_setzero_pd();
         int g;
         for (g = 0; g < 4; g++) {
-            t = _mm_add_pd(t, _mm_mul_pd(_mm_set_pd(qb[g], qa[g]), wa));
-            t = _mm_add_pd(t, _mm_mul_pd(_mm_set_pd(qb[g + 4], qa[g + 4]), wb));
+            /* the two taps of each voxel are adjacent: load them as pairs,
+             * then transpose to (voxel a, voxel b) lanes */
+            __m128d pa = _mm_loadu_pd(qa + g * span);
+            __m128d pb = _mm_loadu_pd(qb + g * span);
+            t = _mm_add_pd(t, _mm_mul_pd(_mm_unpacklo_pd(pa, pb), wa));
+            t = _mm_add_pd(t, _mm_mul_pd(_mm_unpackhi_pd(pa, pb), wb));
         }
         _mm_storeu_pd(vals + k, t);
     }
 #endif
     for (; k < kb; k++) {
-        const double *q = p + 4 * (st[k] - xlo);
+        const double *q = p + (st[k] - xlo);
         double t = 0.0;
         int g;
         for (g = 0; g < 4; g++) {
-            t = t + q[g] * w0[k];
-            t = t + q[g + 4] * w1[k];
+            t = t + q[g * span] * w0[k];
+            t = t + q[g * span + 1] * w1[k];
         }
         vals[k] = t;
     }
@@ -286,10 +290,10 @@ static inline void mf_store_u8(const double *v, void *o, ptrdiff_t n) { mf_store
 
 #ifndef MEDFAST_PRODUCTS_H
 #define MEDFAST_PRODUCTS_H
-/* Partial products of four contiguous input rows (r, r + s1, r + s0,
- * r + s0 + s1, each from sample xlo on): p[4x + g] = (v * wa) * wb, in
- * scipy's order.  One plain loop per input type, so that the compiler
- * vectorises the integer -> double conversions too. */
+/* Partial products of four contiguous input rows (g = 0..3: r, r + s1,
+ * r + s0, r + s0 + s1, each from sample xlo on): p[g * span + x] =
+ * (v * wa) * wb, in scipy's order.  Planar, one plain loop per input type,
+ * so that the compiler vectorises them without shuffles. */
 #define MF_PRODUCTS(name, type)                                              \
 static inline void name(const char *row, ptrdiff_t s0, ptrdiff_t s1,         \
                         ptrdiff_t xlo, ptrdiff_t span, double a0, double a1, \
@@ -299,13 +303,17 @@ static inline void name(const char *row, ptrdiff_t s0, ptrdiff_t s1,         \
     const type *r01 = (const type *)(row + s1) + xlo;                        \
     const type *r10 = (const type *)(row + s0) + xlo;                        \
     const type *r11 = (const type *)(row + s0 + s1) + xlo;                   \
+    double *restrict p00 = p, *restrict p01 = p + span;                      \
+    double *restrict p10 = p + 2 * span, *restrict p11 = p + 3 * span;       \
     ptrdiff_t x;                                                             \
-    for (x = 0; x < span; x++) {                                             \
-        p[4 * x] = ((double)r00[x] * a0) * b0;                               \
-        p[4 * x + 1] = ((double)r01[x] * a0) * b1;                           \
-        p[4 * x + 2] = ((double)r10[x] * a1) * b0;                           \
-        p[4 * x + 3] = ((double)r11[x] * a1) * b1;                           \
-    }                                                                        \
+    for (x = 0; x < span; x++)                                               \
+        p00[x] = ((double)r00[x] * a0) * b0;                                 \
+    for (x = 0; x < span; x++)                                               \
+        p01[x] = ((double)r01[x] * a0) * b1;                                 \
+    for (x = 0; x < span; x++)                                               \
+        p10[x] = ((double)r10[x] * a1) * b0;                                 \
+    for (x = 0; x < span; x++)                                               \
+        p11[x] = ((double)r11[x] * a1) * b1;                                 \
 }
 MF_PRODUCTS(mf_products_u8, uint8_t)
 MF_PRODUCTS(mf_products_i8, int8_t)

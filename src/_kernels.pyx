@@ -54,9 +54,10 @@ cdef extern from "_combine.h":
     void mf_products_f64(const char* row, Py_ssize_t s0, Py_ssize_t s1,
                            Py_ssize_t xlo, Py_ssize_t span, double a0, double a1,
                            double b0, double b1, double* p) noexcept nogil
-    void mf_combine_run(const double* p, Py_ssize_t xlo, const Py_ssize_t* st,
-                        const double* w0, const double* w1, double* vals,
-                        Py_ssize_t ka, Py_ssize_t kb) noexcept nogil
+    void mf_combine_run(const double* p, Py_ssize_t span, Py_ssize_t xlo,
+                        const Py_ssize_t* st, const double* w0,
+                        const double* w1, double* vals, Py_ssize_t ka,
+                        Py_ssize_t kb) noexcept nogil
     Py_ssize_t mf_linear_setup3(const double* c0, const double* c1,
                                 const double* c2, Py_ssize_t n, double lim0,
                                 double lim1, double lim2, int* idx,
@@ -545,8 +546,8 @@ cdef void _aligned_linear(const in_t* data, Py_ssize_t row_off,
     cdef double t
     cdef double* q
     if pbuf != NULL:
-        # q[4x .. 4x+3] = the four partial products at input sample xlo + x,
-        # so each output voxel reads two adjacent groups of four.
+        # pbuf[g * span + x] = the partial product of input row g at sample
+        # xlo + x (planar: plain vectorised loops, no shuffles).
         if s2 == sizeof(in_t):
             # contiguous rows: a plain C loop the compiler vectorises
             if in_t is uint8_t:
@@ -568,12 +569,12 @@ cdef void _aligned_linear(const in_t* data, Py_ssize_t row_off,
         else:
             for x in range(span):
                 st = (xlo + x) * s2
-                pbuf[4 * x] = (<double>(<const in_t*>(row + st))[0] * a0) * b0
-                pbuf[4 * x + 1] = (<double>(<const in_t*>(row + s1 + st))[0] * a0) * b1
-                pbuf[4 * x + 2] = (<double>(<const in_t*>(row + s0 + st))[0] * a1) * b0
-                pbuf[4 * x + 3] = (<double>(<const in_t*>(row + s0 + s1 + st))[0] * a1) * b1
+                pbuf[x] = (<double>(<const in_t*>(row + st))[0] * a0) * b0
+                pbuf[span + x] = (<double>(<const in_t*>(row + s1 + st))[0] * a0) * b1
+                pbuf[2 * span + x] = (<double>(<const in_t*>(row + s0 + st))[0] * a1) * b0
+                pbuf[3 * span + x] = (<double>(<const in_t*>(row + s0 + s1 + st))[0] * a1) * b1
         if count == nk:  # the usual case: one run, no scan
-            mf_combine_run(pbuf, xlo, st2, w2, w2 + nk, vals, 0, nk)
+            mf_combine_run(pbuf, span, xlo, st2, w2, w2 + nk, vals, 0, nk)
             return
         k = 0
         while k < nk:
@@ -583,7 +584,7 @@ cdef void _aligned_linear(const in_t* data, Py_ssize_t row_off,
             x = k
             while x < nk and in2[x]:
                 x += 1
-            mf_combine_run(pbuf, xlo, st2, w2, w2 + nk, vals, k, x)
+            mf_combine_run(pbuf, span, xlo, st2, w2, w2 + nk, vals, k, x)
             k = x
         return
     for k in range(nk):
