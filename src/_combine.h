@@ -78,8 +78,46 @@ static inline ptrdiff_t mf_linear_setup3(
     double lim0, double lim1, double lim2,
     int *restrict idx, unsigned char *restrict ins, double *restrict wts)
 {
-    ptrdiff_t k, count = 0;
-    for (k = 0; k < n; k++) {
+    ptrdiff_t k = 0, count = 0;
+#ifdef __SSE2__
+    /* two voxels per register: the same operations as the loop below */
+    const __m128d zero = _mm_setzero_pd(), one = _mm_set1_pd(1.0);
+    const __m128d l0 = _mm_set1_pd(lim0), l1 = _mm_set1_pd(lim1),
+                  l2 = _mm_set1_pd(lim2);
+    for (; k + 2 <= n; k += 2) {
+        __m128d x0 = _mm_loadu_pd(c0 + k), x1 = _mm_loadu_pd(c1 + k),
+                x2 = _mm_loadu_pd(c2 + k);
+        __m128d in = _mm_and_pd(_mm_cmpge_pd(x0, zero), _mm_cmplt_pd(x0, l0));
+        __m128i i0, i1, i2;
+        __m128d a0, b0, w0;
+        int mask;
+        in = _mm_and_pd(in, _mm_and_pd(_mm_cmpge_pd(x1, zero), _mm_cmplt_pd(x1, l1)));
+        in = _mm_and_pd(in, _mm_and_pd(_mm_cmpge_pd(x2, zero), _mm_cmplt_pd(x2, l2)));
+        x0 = _mm_and_pd(x0, in);  /* outside (and NaN) -> +0.0 */
+        x1 = _mm_and_pd(x1, in);
+        x2 = _mm_and_pd(x2, in);
+        i0 = _mm_cvttpd_epi32(x0);
+        i1 = _mm_cvttpd_epi32(x1);
+        i2 = _mm_cvttpd_epi32(x2);
+        a0 = _mm_sub_pd(one, _mm_sub_pd(x0, _mm_cvtepi32_pd(i0)));
+        b0 = _mm_sub_pd(one, _mm_sub_pd(x1, _mm_cvtepi32_pd(i1)));
+        w0 = _mm_sub_pd(one, _mm_sub_pd(x2, _mm_cvtepi32_pd(i2)));
+        _mm_storeu_pd(wts + k, a0);
+        _mm_storeu_pd(wts + n + k, _mm_sub_pd(one, a0));
+        _mm_storeu_pd(wts + 2 * n + k, b0);
+        _mm_storeu_pd(wts + 3 * n + k, _mm_sub_pd(one, b0));
+        _mm_storeu_pd(wts + 4 * n + k, w0);
+        _mm_storeu_pd(wts + 5 * n + k, _mm_sub_pd(one, w0));
+        _mm_storel_epi64((__m128i *)(void *)(idx + k), i0);
+        _mm_storel_epi64((__m128i *)(void *)(idx + n + k), i1);
+        _mm_storel_epi64((__m128i *)(void *)(idx + 2 * n + k), i2);
+        mask = _mm_movemask_pd(in);
+        ins[k] = (unsigned char)(mask & 1);
+        ins[k + 1] = (unsigned char)(mask >> 1);
+        count += (mask & 1) + (mask >> 1);
+    }
+#endif
+    for (; k < n; k++) {
         double x0 = c0[k], x1 = c1[k], x2 = c2[k];
         int in = (x0 >= 0) & (x0 < lim0) & (x1 >= 0) & (x1 < lim1) &
                  (x2 >= 0) & (x2 < lim2);
