@@ -3,12 +3,18 @@
 The resampling core, :mod:`medfast.ndimage`, is a drop-in for
 ``scipy.ndimage.affine_transform`` (and ``map_coordinates``, ``zoom``,
 ``shift``) with the same answers, multithreaded.
+
+Images in world space: :class:`Image` (array + voxel -> RAS+ affine + meta)
+and its orientation (:func:`reorient`, :func:`as_canonical`,
+:func:`aff2axcodes`; flips and permutations as views, no copies).
 """
 from . import ndimage
+from .image import Image
+from .orientation import aff2axcodes, as_canonical, reorient
 from ._config import show_config
 from ._threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
-__all__ = ["ndimage", "show_config", "get_num_threads", "set_num_threads",
-           "__version__"]
+__all__ = ["ndimage", "Image", "reorient", "as_canonical", "aff2axcodes",
+           "show_config", "get_num_threads", "set_num_threads", "__version__"]
