@@ -11,10 +11,13 @@ and its orientation (:func:`reorient`, :func:`as_canonical`,
 from . import ndimage
 from .image import Image
 from .orientation import aff2axcodes, as_canonical, reorient
+from .resample import invert_transform, resample, resample_to
+from .io import load, save
 from ._config import show_config
 from ._threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
 __all__ = ["ndimage", "Image", "reorient", "as_canonical", "aff2axcodes",
+           "resample", "resample_to", "invert_transform", "load", "save",
            "show_config", "get_num_threads", "set_num_threads", "__version__"]
