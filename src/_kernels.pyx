@@ -297,12 +297,27 @@ cdef inline double _edge3(const in_t* data, const Py_ssize_t* shape,
 # --------------------------------------------------------------------------
 # Storing a row of results with scipy's conversion rules
 # --------------------------------------------------------------------------
+cdef inline double _round_unsigned(double t, double hi) noexcept nogil:
+    # scipy: t > 0 ? t + 0.5 : 0, clipped at the type's maximum
+    t = t + 0.5 if t > 0 else 0
+    return hi if t > hi else t
+
+
+cdef inline double _round_signed(double t, double lo, double hi) noexcept nogil:
+    # scipy: t > 0 ? t + 0.5 : t - 0.5, clipped to the type's range
+    t = t + 0.5 if t > 0 else t - 0.5
+    t = hi if t > hi else t
+    return lo if t < lo else t
+
+
 cdef void _store_row(const double* vals, char* out, Py_ssize_t stride,
                      Py_ssize_t n, int code) noexcept nogil:
+    """Convert a row of values to the output type as scipy does (the
+    truncating C cast after rounding); contiguous 8/16-bit and float32 rows
+    take vectorised loops."""
     cdef Py_ssize_t k
-    cdef double t
     if code == OUT_F32:
-        if stride == sizeof(float):  # contiguous: vectorised conversion
+        if stride == sizeof(float):
             for k in range(n):
                 (<float*>out)[k] = <float>vals[k]
             return
@@ -316,56 +331,35 @@ cdef void _store_row(const double* vals, char* out, Py_ssize_t stride,
         for k in range(n):
             (<uint8_t*>(out + k * stride))[0] = <uint8_t>vals[k]
     elif code == OUT_U8:
-        if stride == sizeof(uint8_t):  # contiguous: vectorised in C
+        if stride == sizeof(uint8_t):
             mf_store_u8(vals, out, n)
             return
         for k in range(n):
-            t = vals[k]
-            t = t + 0.5 if t > 0 else 0
-            t = 255.0 if t > 255.0 else t
-            (<uint8_t*>(out + k * stride))[0] = <uint8_t>t
+            (<uint8_t*>(out + k * stride))[0] = <uint8_t>_round_unsigned(vals[k], 255.0)
     elif code == OUT_U16:
-        if stride == sizeof(uint16_t):  # contiguous: vectorised in C
+        if stride == sizeof(uint16_t):
             mf_store_u16(vals, out, n)
             return
         for k in range(n):
-            t = vals[k]
-            t = t + 0.5 if t > 0 else 0
-            t = 65535.0 if t > 65535.0 else t
-            (<uint16_t*>(out + k * stride))[0] = <uint16_t>t
+            (<uint16_t*>(out + k * stride))[0] = <uint16_t>_round_unsigned(vals[k], 65535.0)
     elif code == OUT_U32:
         for k in range(n):
-            t = vals[k]
-            t = t + 0.5 if t > 0 else 0
-            t = 4294967295.0 if t > 4294967295.0 else t
-            (<uint32_t*>(out + k * stride))[0] = <uint32_t>t
+            (<uint32_t*>(out + k * stride))[0] = <uint32_t>_round_unsigned(vals[k], 4294967295.0)
     elif code == OUT_I8:
-        if stride == sizeof(int8_t):  # contiguous: vectorised in C
+        if stride == sizeof(int8_t):
             mf_store_i8(vals, out, n)
             return
         for k in range(n):
-            t = vals[k]
-            t = t + 0.5 if t > 0 else t - 0.5
-            t = 127.0 if t > 127.0 else t
-            t = -128.0 if t < -128.0 else t
-            (<int8_t*>(out + k * stride))[0] = <int8_t>t
+            (<int8_t*>(out + k * stride))[0] = <int8_t>_round_signed(vals[k], -128.0, 127.0)
     elif code == OUT_I16:
-        if stride == sizeof(int16_t):  # contiguous: vectorised in C
+        if stride == sizeof(int16_t):
             mf_store_i16(vals, out, n)
             return
         for k in range(n):
-            t = vals[k]
-            t = t + 0.5 if t > 0 else t - 0.5
-            t = 32767.0 if t > 32767.0 else t
-            t = -32768.0 if t < -32768.0 else t
-            (<int16_t*>(out + k * stride))[0] = <int16_t>t
+            (<int16_t*>(out + k * stride))[0] = <int16_t>_round_signed(vals[k], -32768.0, 32767.0)
     elif code == OUT_I32:
         for k in range(n):
-            t = vals[k]
-            t = t + 0.5 if t > 0 else t - 0.5
-            t = 2147483647.0 if t > 2147483647.0 else t
-            t = -2147483648.0 if t < -2147483648.0 else t
-            (<int32_t*>(out + k * stride))[0] = <int32_t>t
+            (<int32_t*>(out + k * stride))[0] = <int32_t>_round_signed(vals[k], -2147483648.0, 2147483647.0)
 
 
 # --------------------------------------------------------------------------
@@ -868,6 +862,78 @@ cdef int _separable_driver(const in_t* data, const Py_ssize_t* shape,
 
 
 # --------------------------------------------------------------------------
+# One call of a driver, and the dispatch on the input type
+# --------------------------------------------------------------------------
+cdef enum:
+    JOB_AFFINE = 0
+    JOB_COORDS = 1
+    JOB_SEPARABLE = 2
+
+cdef struct Job:
+    int kind
+    int rank
+    const Py_ssize_t* shape
+    const Py_ssize_t* strides
+    const double* matrix       # affine
+    const double* offset
+    char** cptr                # coordinates
+    const Py_ssize_t* cstrides
+    const double* ctab         # separable tables
+    const Py_ssize_t* start
+    const double* wtab
+    const uint8_t* inside
+    Py_ssize_t xlo
+    Py_ssize_t span
+    Py_ssize_t count
+    char* out
+    const Py_ssize_t* oshape
+    const Py_ssize_t* ostrides
+    int out_code
+    int order
+    int mode
+    double cval
+    int nthreads
+    double* buffers
+    Py_ssize_t per_thread
+
+
+cdef void _run(const in_t* d, const Job* j) noexcept nogil:
+    if j.kind == JOB_AFFINE:
+        _affine_driver(d, j.rank, j.shape, j.strides, j.matrix, j.offset, j.out,
+                       j.oshape, j.ostrides, j.out_code, j.order, j.mode, j.cval,
+                       j.nthreads, j.buffers, j.per_thread)
+    elif j.kind == JOB_COORDS:
+        _coords_driver(d, j.rank, j.shape, j.strides, j.cptr, j.cstrides, j.out,
+                       j.oshape, j.ostrides, j.out_code, j.order, j.mode, j.cval,
+                       j.nthreads, j.buffers, j.per_thread)
+    else:
+        _separable_driver(d, j.shape, j.strides, j.ctab, j.start, j.wtab,
+                          j.inside, j.out, j.oshape, j.ostrides, j.out_code,
+                          j.order, j.mode, j.cval, j.xlo, j.span, j.count,
+                          j.nthreads, j.buffers, j.per_thread)
+
+
+cdef void _dispatch(int in_code, const void* d, const Job* j) noexcept nogil:
+    # in_code: medfast/_dtypes.py INPUT_CODES (bool is read as uint8)
+    if in_code == 0:
+        _run(<const uint8_t*>d, j)
+    elif in_code == 1:
+        _run(<const int8_t*>d, j)
+    elif in_code == 2:
+        _run(<const uint16_t*>d, j)
+    elif in_code == 3:
+        _run(<const int16_t*>d, j)
+    elif in_code == 4:
+        _run(<const uint32_t*>d, j)
+    elif in_code == 5:
+        _run(<const int32_t*>d, j)
+    elif in_code == 6:
+        _run(<const float*>d, j)
+    else:
+        _run(<const double*>d, j)
+
+
+# --------------------------------------------------------------------------
 # Python entry points (called by medfast.ndimage only)
 # --------------------------------------------------------------------------
 cdef double* _thread_buffers(int nthreads, Py_ssize_t per_thread) except NULL:
@@ -912,23 +978,25 @@ def affine(cnp.ndarray inp, int in_code, const double[:, ::1] matrix,
     cdef char* o = <char*>cnp.PyArray_DATA(out)
     cdef const double* m = &matrix[0, 0]
     cdef const double* off = &offset[0]
+    cdef Job job
+    job.kind = JOB_AFFINE
+    job.rank = rank
+    job.shape = shape
+    job.strides = strides
+    job.matrix = m
+    job.offset = off
+    job.out = o
+    job.oshape = oshape
+    job.ostrides = ostrides
+    job.out_code = out_code
+    job.order = order
+    job.mode = mode
+    job.cval = cval
+    job.nthreads = nthreads
+    job.buffers = buffers
+    job.per_thread = per_thread
     with nogil:
-        if in_code == 0:
-            _affine_driver(<const uint8_t*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
-        elif in_code == 1:
-            _affine_driver(<const int8_t*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
-        elif in_code == 2:
-            _affine_driver(<const uint16_t*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
-        elif in_code == 3:
-            _affine_driver(<const int16_t*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
-        elif in_code == 4:
-            _affine_driver(<const uint32_t*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
-        elif in_code == 5:
-            _affine_driver(<const int32_t*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
-        elif in_code == 6:
-            _affine_driver(<const float*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
-        else:
-            _affine_driver(<const double*>d, rank, shape, strides, m, off, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
+        _dispatch(in_code, d, &job)
     free(buffers)
 
 
@@ -958,23 +1026,25 @@ def coordinates(cnp.ndarray inp, int in_code, list coords, cnp.ndarray out,
     cdef double* buffers = _thread_buffers(nthreads, per_thread)
     cdef const void* d = cnp.PyArray_DATA(inp)
     cdef char* o = <char*>cnp.PyArray_DATA(out)
+    cdef Job job
+    job.kind = JOB_COORDS
+    job.rank = rank
+    job.shape = shape
+    job.strides = strides
+    job.cptr = cptr
+    job.cstrides = cstrides
+    job.out = o
+    job.oshape = oshape
+    job.ostrides = ostrides
+    job.out_code = out_code
+    job.order = order
+    job.mode = mode
+    job.cval = cval
+    job.nthreads = nthreads
+    job.buffers = buffers
+    job.per_thread = per_thread
     with nogil:
-        if in_code == 0:
-            _coords_driver(<const uint8_t*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
-        elif in_code == 1:
-            _coords_driver(<const int8_t*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
-        elif in_code == 2:
-            _coords_driver(<const uint16_t*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
-        elif in_code == 3:
-            _coords_driver(<const int16_t*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
-        elif in_code == 4:
-            _coords_driver(<const uint32_t*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
-        elif in_code == 5:
-            _coords_driver(<const int32_t*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
-        elif in_code == 6:
-            _coords_driver(<const float*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
-        else:
-            _coords_driver(<const double*>d, rank, shape, strides, cptr, cstrides, o, oshape, ostrides, out_code, order, mode, cval, nthreads, buffers, per_thread)
+        _dispatch(in_code, d, &job)
     free(buffers)
 
 
@@ -1010,21 +1080,28 @@ def separable(cnp.ndarray inp, int in_code, list tables, cnp.ndarray out,
     cdef const Py_ssize_t* sp = &start[0]
     cdef const double* wt = &wtab[0]
     cdef const uint8_t* ins = &inside[0]
+    cdef Job job
+    job.kind = JOB_SEPARABLE
+    job.rank = 3
+    job.shape = shape
+    job.strides = strides
+    job.ctab = ct
+    job.start = sp
+    job.wtab = wt
+    job.inside = ins
+    job.xlo = xlo
+    job.span = span
+    job.count = count
+    job.out = o
+    job.oshape = oshape
+    job.ostrides = ostrides
+    job.out_code = out_code
+    job.order = order
+    job.mode = mode
+    job.cval = cval
+    job.nthreads = nthreads
+    job.buffers = buffers
+    job.per_thread = per_thread
     with nogil:
-        if in_code == 0:
-            _separable_driver(<const uint8_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, count, nthreads, buffers, per_thread)
-        elif in_code == 1:
-            _separable_driver(<const int8_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, count, nthreads, buffers, per_thread)
-        elif in_code == 2:
-            _separable_driver(<const uint16_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, count, nthreads, buffers, per_thread)
-        elif in_code == 3:
-            _separable_driver(<const int16_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, count, nthreads, buffers, per_thread)
-        elif in_code == 4:
-            _separable_driver(<const uint32_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, count, nthreads, buffers, per_thread)
-        elif in_code == 5:
-            _separable_driver(<const int32_t*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, count, nthreads, buffers, per_thread)
-        elif in_code == 6:
-            _separable_driver(<const float*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, count, nthreads, buffers, per_thread)
-        else:
-            _separable_driver(<const double*>d, shape, strides, ct, sp, wt, ins, o, oshape, ostrides, out_code, order, mode, cval, xlo, span, count, nthreads, buffers, per_thread)
+        _dispatch(in_code, d, &job)
     free(buffers)
