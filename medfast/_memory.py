@@ -1,4 +1,7 @@
 """Refusing allocations that cannot fit, before they are attempted."""
+import math
+import os
+
 import numpy as np
 
 
@@ -11,15 +14,20 @@ def available_bytes():
         ``MemAvailable`` from ``/proc/meminfo`` (Linux), the free physical
         pages elsewhere where the platform reports them, or None if unknown.
     """
+    # Called before every allocation of an output, small calls included:
+    # one raw read and a byte search, no text decoding or line splitting.
     try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
+        fd = os.open("/proc/meminfo", os.O_RDONLY)
+        try:
+            text = os.read(fd, 8192)
+        finally:
+            os.close(fd)
+        at = text.find(b"MemAvailable:")
+        if at >= 0:
+            return int(text[at + 13:text.index(b"kB", at)]) * 1024
+    except (OSError, ValueError):
         pass
     try:
-        import os
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):
         return None
@@ -51,7 +59,7 @@ def check_allocation(shape, dtype, what="output"):
     MemoryError
         If the array needs more bytes than :func:`available_bytes` reports.
     """
-    nbytes = int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
+    nbytes = math.prod(int(n) for n in shape) * np.dtype(dtype).itemsize  # exact
     free = available_bytes()
     if free is not None and nbytes > free:
         raise MemoryError(
