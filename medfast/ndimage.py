@@ -35,6 +35,9 @@ MODES = {
     "grid-constant": 6,
 }
 
+#: Kernel implementations selectable with ``backend=`` (identical results).
+BACKENDS = ("cython", "numba")
+
 #: What runs in medfast's own kernels; everything else is delegated to scipy.
 NATIVE = {
     "orders": (0, 1),
@@ -42,10 +45,8 @@ NATIVE = {
     "modes": tuple(MODES),
     "input_dtypes": tuple(sorted({d.name for d in _dtypes.INPUT_CODES})),
     "output_dtypes": tuple(sorted({d.name for d in _dtypes.OUTPUT_CODES})),
-    "backends": ("cython", "numba"),
+    "backends": BACKENDS,
 }
-
-BACKENDS = ("cython", "numba")
 
 
 # --------------------------------------------------------------------------

@@ -294,7 +294,7 @@ def ras_to_lps_affine(affine):
     ndarray, shape (4, 4)
         ``LPS_TO_RAS @ affine`` (the flip is its own inverse).
     """
-    return LPS_TO_RAS @ check_affine(affine)
+    return lps_to_ras_affine(affine)
 
 
 def lps_to_ras_points(points):

@@ -282,16 +282,16 @@ cdef double _sample_edge(const in_t* data, int rank, const Py_ssize_t* shape,
     return t
 
 
-cdef inline double _edge3(const in_t* data, const Py_ssize_t* shape,
-                          const Py_ssize_t* strides, double x0, double x1,
-                          double x2, int order, int mode,
-                          double cval) noexcept nogil:
-    # A thread-local coordinate triple for _sample_edge.
+cdef inline double _edge(const in_t* data, int rank, const Py_ssize_t* shape,
+                         const Py_ssize_t* strides, double x0, double x1,
+                         double x2, int order, int mode,
+                         double cval) noexcept nogil:
+    # A thread-local coordinate triple for _sample_edge (x2 unused in 2-D).
     cdef double cc[3]
     cc[0] = x0
     cc[1] = x1
     cc[2] = x2
-    return _sample_edge(data, 3, shape, strides, cc, order, mode, cval)
+    return _sample_edge(data, rank, shape, strides, cc, order, mode, cval)
 
 
 # --------------------------------------------------------------------------
@@ -403,7 +403,7 @@ cdef void _row_linear3(const in_t* data, const Py_ssize_t* shape,
     if count < nk:
         for k in range(nk):
             if not ins[k]:
-                vals[k] = _edge3(data, shape, strides, c0[k], c1[k], c2[k], 1,
+                vals[k] = _edge(data, 3, shape, strides, c0[k], c1[k], c2[k], 1,
                                  mode, cval)
 
 
@@ -427,7 +427,7 @@ cdef void _row_nearest3(const in_t* data, const Py_ssize_t* shape,
     if count < nk:
         for k in range(nk):
             if not ins[k]:
-                vals[k] = _edge3(data, shape, strides, c0[k], c1[k], c2[k], 0,
+                vals[k] = _edge(data, 3, shape, strides, c0[k], c1[k], c2[k], 0,
                                  mode, cval)
 
 
@@ -439,7 +439,6 @@ cdef void _row_linear2(const in_t* data, const Py_ssize_t* shape,
     cdef Py_ssize_t s0 = strides[0], s1 = strides[1]
     cdef double lim0 = shape[0] - 1, lim1 = shape[1] - 1
     cdef double x0, x1, a0, a1, b0, b1, t
-    cdef double cc[3]
     cdef const char* base = <const char*>data
     cdef const char* p
     for k in range(nk):
@@ -460,10 +459,7 @@ cdef void _row_linear2(const in_t* data, const Py_ssize_t* shape,
             t += (<double>(<const in_t*>(p + s0 + s1))[0] * a1) * b1
             vals[k] = t
         else:
-            cc[0] = x0
-            cc[1] = x1
-            cc[2] = 0.0
-            vals[k] = _sample_edge(data, 2, shape, strides, cc, 1, mode, cval)
+            vals[k] = _edge(data, 2, shape, strides, x0, x1, 0.0, 1, mode, cval)
 
 
 cdef void _row_nearest2(const in_t* data, const Py_ssize_t* shape,
@@ -473,7 +469,6 @@ cdef void _row_nearest2(const in_t* data, const Py_ssize_t* shape,
     cdef Py_ssize_t k, i0, i1
     cdef double lim0 = shape[0] - 1, lim1 = shape[1] - 1
     cdef double x0, x1, t
-    cdef double cc[3]
     cdef const char* base = <const char*>data
     for k in range(nk):
         x0 = c0[k]
@@ -486,10 +481,7 @@ cdef void _row_nearest2(const in_t* data, const Py_ssize_t* shape,
                                         + i1 * strides[1]))[0]
             vals[k] = t
         else:
-            cc[0] = x0
-            cc[1] = x1
-            cc[2] = 0.0
-            vals[k] = _sample_edge(data, 2, shape, strides, cc, 0, mode, cval)
+            vals[k] = _edge(data, 2, shape, strides, x0, x1, 0.0, 0, mode, cval)
 
 
 cdef inline void _interp_row(const in_t* data, int rank, const Py_ssize_t* shape,
@@ -538,7 +530,6 @@ cdef void _aligned_linear(const in_t* data, Py_ssize_t row_off,
     cdef const char* row = (<const char*>data) + row_off
     cdef Py_ssize_t k, x, st
     cdef double t
-    cdef double* q
     if pbuf != NULL:
         # pbuf[g * span + x] = the partial product of input row g at sample
         # xlo + x (planar: plain vectorised loops, no shuffles).
@@ -756,7 +747,7 @@ cdef int _affine_driver(const in_t* data, int rank, const Py_ssize_t* shape,
             if count < nk:
                 for k in range(nk):
                     if not inbuf[k]:
-                        buf[k] = _edge3(data, shape, strides, p0, p1,
+                        buf[k] = _edge(data, 3, shape, strides, p0, p1,
                                         buf[3 * nk + k], order, mode, cval)
         elif aligned and _row_is_cval(p0, p1, shape, mode):
             for k in range(nk):
@@ -847,14 +838,14 @@ cdef int _separable_driver(const in_t* data, const Py_ssize_t* shape,
                                  strides[2], nk, start + m, inside + m, vals)
             for k in range(nk if count2 < nk else 0):
                 if not inside[m + k]:
-                    vals[k] = _edge3(data, shape, strides, ctab[i], ctab[n0 + j],
+                    vals[k] = _edge(data, 3, shape, strides, ctab[i], ctab[n0 + j],
                                      ctab[m + k], order, mode, cval)
         elif _row_is_cval(ctab[i], ctab[n0 + j], shape, mode):
             for k in range(nk):
                 vals[k] = cval
         else:
             for k in range(nk):
-                vals[k] = _edge3(data, shape, strides, ctab[i], ctab[n0 + j],
+                vals[k] = _edge(data, 3, shape, strides, ctab[i], ctab[n0 + j],
                                  ctab[m + k], order, mode, cval)
         _store_row(vals, out + i * ostrides[0] + j * ostrides[1], ostrides[2],
                    nk, out_code)
