@@ -275,14 +275,17 @@ def test_unsupported_formats(tmp_path):
         medfast.load(png)
     dcm = tmp_path / "slice.dcm"
     dcm.write_bytes(b"\0" * 128 + b"DICM" + b"\0" * 10)
-    with pytest.raises(ValueError, match=r"slice\.dcm.*DICOM is not supported yet \(issue 4\)"):
+    # A broken DICOM file goes to the DICOM reader, which names the problem.
+    with pytest.raises(ValueError, match=r"slice\.dcm: no DICOM volume found.*Rows/Columns missing"):
         medfast.load(dcm)
     noext = tmp_path / "IM0001"
     noext.write_bytes(b"\0" * 128 + b"DICM" + b"\0" * 10)
-    with pytest.raises(ValueError, match="DICOM is not supported yet"):
+    with pytest.raises(ValueError, match="IM0001: no DICOM volume found"):
         medfast.load(noext)
-    with pytest.raises(ValueError, match="folder.*DICOM is not supported yet"):
+    with pytest.raises(ValueError, match="no DICOM volume found.*not a DICOM file"):
         medfast.load(tmp_path)
+    with pytest.raises(ValueError, match="slice.dcm: a DICOM file; read DICOM with medfast.load"):
+        medfast.io.nifti.load(dcm)
     img = Image(np.zeros((2, 3, 4), np.uint8), np.eye(4))
     with pytest.raises(ValueError, match="unsupported format"):
         medfast.save(img, tmp_path / "out.png")

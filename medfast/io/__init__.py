@@ -1,8 +1,8 @@
 """Reading and writing images: :func:`load` and :func:`save`.
 
 NIfTI-1/2 (``.nii``, ``.nii.gz``) and FreeSurfer MGH (``.mgh``, ``.mgz``),
-with fast gzip (:mod:`medfast.io.nifti`).  DICOM is not supported yet.
+with fast gzip (:mod:`medfast.io.nifti`); :func:`load` also reads DICOM
+files and folders (:mod:`medfast.dicom`).
 """
-from .nifti import load, save
-
-__all__ = ["load", "save"]
+from .load import load
+from .nifti import save

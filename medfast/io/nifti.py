@@ -59,9 +59,7 @@ _FORMATS = ((".nii.gz", "nifti", True), (".nii", "nifti", False),
             (".mgz", "mgh", True), (".mgh", "mgh", False))
 _SUPPORTED = ".nii, .nii.gz, .mgh and .mgz"
 _DICOM_EXTS = (".dcm", ".dicom", ".ima")
-_DICOM_HINT = ("DICOM is not supported yet (issue 4); convert the series to NIfTI "
-               "first (e.g. `dcm2niix -z y -o OUT_FOLDER DICOM_FOLDER`) and load "
-               "the .nii.gz")
+_DICOM_HINT = "read DICOM with medfast.load or medfast.load_dicom"
 # Largest dimension of a NIfTI-1 header (a signed 16-bit integer).
 _NIFTI1_MAX_DIM = 32767
 
@@ -82,8 +80,11 @@ def _extension(path):
     return base[base.find("."):] if "." in base else "no extension"
 
 
-def _is_dicom_file(path):
-    if path.lower().endswith(_DICOM_EXTS):
+def is_dicom_file(path):
+    """True for a path named like DICOM (``.dcm``, ``.dcm.gz``, ``.ima``...)
+    or a file with the DICOM Part 10 marker."""
+    if path.lower().endswith(_DICOM_EXTS) or path.lower().endswith(
+            tuple(e + ".gz" for e in _DICOM_EXTS)):
         return True
     try:
         with open(path, "rb") as f:
@@ -94,8 +95,8 @@ def _is_dicom_file(path):
 
 
 def _unsupported(path, verb):
-    if path.lower().endswith(_DICOM_EXTS) or (verb == "load" and _is_dicom_file(path)):
-        return ValueError(f"{path}: a DICOM file. {_DICOM_HINT}.")
+    if path.lower().endswith(_DICOM_EXTS) or (verb == "load" and is_dicom_file(path)):
+        return ValueError(f"{path}: a DICOM file; {_DICOM_HINT}")
     return ValueError(f"{path}: unsupported format ({_extension(path)}); "
                       f"medfast.{verb} handles {_SUPPORTED}")
 
@@ -155,7 +156,7 @@ def load(path):
     if not os.path.exists(path):
         raise FileNotFoundError(2, "No such file or directory", path)
     if os.path.isdir(path):
-        raise ValueError(f"{path}: is a folder (a DICOM series?). {_DICOM_HINT}.")
+        raise ValueError(f"{path}: is a folder; {_DICOM_HINT}")
     fmt, gz = _format(path)
     if fmt is None:
         raise _unsupported(path, "load")

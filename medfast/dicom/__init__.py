@@ -1,0 +1,13 @@
+"""DICOM series assembly: :func:`scan_dicom`, :func:`load_dicom`,
+:func:`load_dicom_all`.
+
+The path of a folder through it: :mod:`.reader` (one file's header) ->
+:mod:`.slices` (its 2-D images, with vendor quirks from :mod:`.vendors`) ->
+:mod:`.series` (volumes: grouping, order, 4-D) -> :mod:`.geometry` (the RAS
+affine) + :mod:`.pixels` (decoding, rescaling) -> :class:`medfast.Image`.
+"""
+from .load import load_dicom, load_dicom_all
+from .scan import ScanResult, SeriesInfo, Skipped, scan_dicom
+
+__all__ = ["scan_dicom", "load_dicom", "load_dicom_all", "SeriesInfo",
+           "ScanResult", "Skipped"]

@@ -1,0 +1,130 @@
+"""Load DICOM volumes as :class:`medfast.Image` (RAS affine, metadata)."""
+import os
+
+from ..image import Image
+from .geometry import untilted_affine
+from .pixels import volume_pixels
+from .scan import summary, volume_name, volumes
+from .sidecar import bids_sidecar
+
+
+def to_image(volume, correct_tilt=False):
+    """The :class:`medfast.Image` of an assembled volume.
+
+    Parameters
+    ----------
+    volume : medfast.dicom.series.Volume
+    correct_tilt : bool, optional
+        Resample a gantry-tilted stack onto the orthogonal grid (linear
+        interpolation with the resampling core), as dcm2niix does.
+
+    Returns
+    -------
+    Image
+    """
+    array, scaling = volume_pixels(volume)
+    meta = bids_sidecar(volume)
+    meta["dicom_series"] = volume_name(volume)
+    meta["dicom_files"] = volume.files
+    meta["dicom_scaling"] = scaling
+    if volume.problems:
+        meta["problems"] = list(volume.problems)
+    if volume.tilt:
+        meta["GantryTilt"] = volume.tilt
+    img = Image(array, volume.affine, meta)
+    if volume.tilt and correct_tilt:
+        from ..resample import resample
+        img = resample(img, shape=img.spatial_shape, affine=untilted_affine(img.affine),
+                       order="linear", dtype=img.dtype if img.dtype.kind == "f" else "float32")
+        img.meta["GantryTiltCorrected"] = True
+    return img
+
+
+def _no_volume_error(path, skipped):
+    reasons = {}
+    for item in skipped:
+        reasons.setdefault(item.reason, []).append(item.path)
+    detail = "; ".join(f"{len(v)} file(s): {k}" for k, v in list(reasons.items())[:4])
+    return ValueError(f"{path}: no DICOM volume found"
+                      + (f" ({detail})" if detail else " (empty folder)"))
+
+
+def _matches(volume, series):
+    if hasattr(series, "name") and hasattr(series, "series_uid"):
+        return volume_name(volume) == series.name
+    name = volume_name(volume)
+    if isinstance(series, int):
+        number = volume.first.file.dataset.get("SeriesNumber")
+        return number is not None and str(number) == str(series)
+    series = str(series)
+    return series in (name, volume.first.series_uid) or \
+        series == str(volume.first.file.dataset.get("SeriesDescription", ""))
+
+
+def load_dicom(path, series=None, *, correct_tilt=False):
+    """Load one DICOM volume from a folder (or file).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A folder (searched recursively) or a single DICOM file.
+    series : int, str or SeriesInfo, optional
+        Which series to load when the folder holds several: a SeriesNumber,
+        a name from :func:`scan_dicom` (such as ``'801_e2'``), a
+        SeriesInstanceUID, a SeriesDescription, or a :class:`SeriesInfo`.
+    correct_tilt : bool, optional
+        Resample gantry-tilted CT onto an orthogonal grid.
+
+    Returns
+    -------
+    Image
+        Voxel (i, j, k[, t]) -> RAS+ mm; ``meta`` holds the acquisition
+        fields (BIDS names), the files used and any problems found.
+
+    Raises
+    ------
+    ValueError
+        When no volume is found, or when several match and `series` does
+        not pick one (the message lists them).
+
+    Examples
+    --------
+    >>> img = medfast.load_dicom("exam/", series=5)  # doctest: +SKIP
+    """
+    path = os.fspath(path)
+    found, skipped = volumes(path)
+    if not found:
+        raise _no_volume_error(path, skipped)
+    if series is not None:
+        found = [v for v in found if _matches(v, series)]
+        if not found:
+            names = ", ".join(volume_name(v) for v in volumes(path)[0])
+            raise ValueError(f"{path}: no series {series!r}; found: {names}")
+    if len(found) > 1:
+        listing = "\n".join(f"  {summary(v)}" for v in found)
+        raise ValueError(
+            f"{path} holds {len(found)} volumes; pick one with "
+            f"load_dicom(path, series=NAME) (NAME as listed), or load them all "
+            f"with load_dicom_all(path):\n{listing}")
+    return to_image(found[0], correct_tilt)
+
+
+def load_dicom_all(path, *, correct_tilt=False):
+    """Load every DICOM volume under a folder.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    correct_tilt : bool, optional
+        Resample gantry-tilted CT onto an orthogonal grid.
+
+    Returns
+    -------
+    list of Image
+        Sorted by series number; ``img.meta['dicom_series']`` names each.
+    """
+    path = os.fspath(path)
+    found, skipped = volumes(path)
+    if not found:
+        raise _no_volume_error(path, skipped)
+    return [to_image(v, correct_tilt) for v in found]

@@ -1,0 +1,152 @@
+"""Scan a folder: read every file's header once, keep the images, report
+the rest, and summarise the series found (:func:`scan_dicom`)."""
+from dataclasses import dataclass, field
+import os
+
+import numpy as np
+
+from ..orientation import aff2axcodes
+from .reader import NotDicomError, list_files, read_header
+from .series import assemble
+from .slices import NotAVolume, file_slices
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that was not used, and why."""
+
+    path: str
+    reason: str
+
+
+class ScanResult(list):
+    """A list of :class:`SeriesInfo`, plus the files skipped (``.skipped``)."""
+
+    def __init__(self, series, skipped):
+        super().__init__(series)
+        self.skipped = skipped
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    """Summary of one volume found by :func:`scan_dicom`.
+
+    A DICOM series that cannot form one volume (e.g. two echoes, magnitude
+    and phase) is reported as several, told apart by ``name``.
+    """
+
+    name: str
+    series_uid: str
+    series_number: object
+    description: str
+    protocol: str
+    modality: str
+    manufacturer: str
+    n_files: int
+    shape: tuple
+    spacing: tuple
+    orientation: str
+    is_4d: bool
+    problems: tuple = field(default=())
+
+    def __str__(self):
+        shape = "x".join(str(n) for n in self.shape)
+        spacing = "x".join(f"{v:.3g}" for v in self.spacing)
+        text = (f"series {self.name}: {self.description or self.protocol or '(no description)'}"
+                f" [{self.modality}, {self.manufacturer}] {shape} voxels of {spacing} mm, "
+                f"{self.orientation}, {self.n_files} file(s)")
+        return text + "".join(f"\n  problem: {p}" for p in self.problems)
+
+
+def read_folder(path):
+    """Headers and slices of every DICOM file under `path`.
+
+    Returns
+    -------
+    slices : list of medfast.dicom.slices.Slice
+    skipped : list of Skipped
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    slices, skipped = [], []
+    for file in list_files(path):
+        try:
+            slices.extend(file_slices(read_header(file)))
+        except (NotDicomError, NotAVolume) as exc:
+            skipped.append(Skipped(file, str(exc)))
+    return slices, skipped
+
+
+def _base_name(volume):
+    number = volume.first.series_number
+    base = str(number) if number is not None else volume.first.series_uid
+    return base + volume.suffix
+
+
+def volume_name(volume):
+    """The name a volume is picked by: its SeriesNumber plus a suffix
+    ('5', '801_fieldmaphz'); set by :func:`volumes`."""
+    return volume.name or _base_name(volume)
+
+
+def _sort_key(volume):
+    number = volume.first.series_number
+    number = float("inf") if number is None else number
+    return (number, volume.first.series_uid, volume.suffix)
+
+
+def volumes(path):
+    """Every volume under `path`, sorted by series number, and the skipped
+    files."""
+    slices, skipped = read_folder(path)
+    found = sorted(assemble(slices), key=_sort_key)
+    counts = {}
+    for v in found:
+        counts[_base_name(v)] = counts.get(_base_name(v), 0) + 1
+    for v in found:
+        # Two series with one number (two scanners' exams in one folder):
+        # the end of the series UID tells them apart.
+        base = _base_name(v)
+        v.name = base if counts[base] == 1 else f"{base}_{v.first.series_uid[-6:]}"
+    return found, skipped
+
+
+def summary(volume):
+    """A :class:`SeriesInfo` for a volume."""
+    ds = volume.first.file.dataset
+    spacing = tuple(float(v) for v in np.sqrt((volume.affine[:3, :3] ** 2).sum(axis=0)))
+    return SeriesInfo(
+        name=volume_name(volume), series_uid=volume.first.series_uid,
+        series_number=ds.get("SeriesNumber"),
+        description=str(ds.get("SeriesDescription", "")),
+        protocol=str(ds.get("ProtocolName", "")),
+        modality=str(ds.get("Modality", "")),
+        manufacturer=str(ds.get("Manufacturer", "")),
+        n_files=len(volume.files), shape=volume.shape, spacing=spacing,
+        orientation="".join(aff2axcodes(volume.affine)),
+        is_4d=len(volume.shape) == 4, problems=tuple(volume.problems))
+
+
+def scan_dicom(path):
+    """Find the DICOM series under a folder, reading headers only.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A folder (searched recursively) or one file.  Files that are not
+        DICOM, or hold no volume (reports, RT objects, localizers...), are
+        skipped and listed in ``.skipped`` with the reason.
+
+    Returns
+    -------
+    ScanResult
+        A list of :class:`SeriesInfo`, one per volume, sorted by series
+        number; ``.skipped`` lists the files not used.
+
+    Examples
+    --------
+    >>> for info in medfast.scan_dicom("exam/"):  # doctest: +SKIP
+    ...     print(info)
+    """
+    found, skipped = volumes(os.fspath(path))
+    return ScanResult([summary(v) for v in found], skipped)

@@ -1,0 +1,39 @@
+"""One entry point for every format: :func:`load`."""
+import os
+
+from . import nifti
+
+
+def load(path, **dicom_options):
+    """Read an image: NIfTI, MGH, or a DICOM file or folder.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.nii``/``.nii.gz``/``.mgh``/``.mgz`` file (see
+        :func:`medfast.io.nifti.load`), or a DICOM file or folder (see
+        :func:`medfast.load_dicom`).
+    **dicom_options
+        ``series=``, ``correct_tilt=`` for DICOM input.
+
+    Returns
+    -------
+    Image
+
+    Raises
+    ------
+    FileNotFoundError
+        If `path` does not exist.
+    ValueError
+        For unsupported or corrupt files, and DICOM folders holding several
+        volumes without ``series=`` (the message lists them).
+    """
+    path = os.fspath(path)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if os.path.isdir(path) or nifti.is_dicom_file(path):
+        from ..dicom import load_dicom
+        return load_dicom(path, **dicom_options)
+    if dicom_options:
+        raise TypeError(f"{sorted(dicom_options)}: options for DICOM input only")
+    return nifti.load(path)
