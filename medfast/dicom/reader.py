@@ -15,6 +15,8 @@ import os
 
 import numpy as np
 
+from . import values
+
 # Transfer syntaxes whose pixel data are stored raw ("native"):
 # implicit VR little, explicit VR little, explicit VR big endian.
 _NATIVE = {"1.2.840.10008.1.2": "<", "1.2.840.10008.1.2.1": "<",
@@ -122,11 +124,11 @@ def _native_pixels(dfile):
     """Uncompressed pixels with one read: (frames, rows, cols), stored values."""
     ds = dfile.dataset
     order = _NATIVE[transfer_syntax(ds)]
-    bits = int(ds.BitsAllocated)
-    signed = int(ds.get("PixelRepresentation", 0)) == 1
+    bits = values.get(ds, "BitsAllocated")
+    signed = values.get(ds, "PixelRepresentation") == 1
     dtype = np.dtype(f"{order}{'i' if signed else 'u'}{bits // 8}")
-    rows, cols = int(ds.Rows), int(ds.Columns)
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    rows, cols = values.get(ds, "Rows"), values.get(ds, "Columns")
+    frames = int(values.get(ds, "NumberOfFrames") or 1)
     count = rows * cols * frames
     with open(dfile.path, "rb") as f:
         f.seek(dfile.pixel_offset)
@@ -145,7 +147,7 @@ def _native_pixels(dfile):
     array = np.frombuffer(bytearray(data), dtype).reshape(frames, rows, cols)
     if not dtype.isnative:
         array = array.byteswap().view(dtype.newbyteorder("="))
-    return _mask_stored_bits(array, int(ds.get("BitsStored", bits)), bits, signed)
+    return _mask_stored_bits(array, values.get(ds, "BitsStored") or bits, bits, signed)
 
 
 def _mask_stored_bits(array, stored, allocated, signed):
@@ -183,8 +185,8 @@ def read_pixels(dfile):
     """
     ds = dfile.dataset
     simple = (dfile.pixel_offset is not None and transfer_syntax(ds) in _NATIVE
-              and int(ds.get("SamplesPerPixel", 1)) == 1
-              and int(ds.get("BitsAllocated", 0)) in (8, 16, 32))
+              and (values.get(ds, "SamplesPerPixel") or 1) == 1
+              and values.get(ds, "BitsAllocated") in (8, 16, 32))
     if simple:
         return _native_pixels(dfile)
     pydicom = _pydicom()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import values
 from .vendors import philips, siemens
 
 # SOP classes that never hold image volumes.
@@ -115,23 +116,26 @@ def _unit(orientation):
     return np.concatenate([row, col])
 
 
+def _list(value):
+    return [] if value is None else value if isinstance(value, list) else [value]
+
+
 def _common(ds):
-    image_type = tuple(str(v).upper() for v in ds.get("ImageType", []))
+    echo = _list(values.get(ds, "EchoNumbers"))
     return dict(
-        echo=_number(ds.get("EchoNumbers"), int) if not isinstance(
-            ds.get("EchoNumbers"), (list, tuple)) else _number(ds.EchoNumbers[0], int),
-        image_type=image_type,
-        acquisition=_number(ds.get("AcquisitionNumber"), int),
-        temporal=_number(ds.get("TemporalPositionIdentifier"), int),
-        instance=_number(ds.get("InstanceNumber"), int),
-        series_uid=str(ds.get("SeriesInstanceUID", "")),
-        series_number=_number(ds.get("SeriesNumber"), int),
+        echo=_number(echo[0], int) if echo else None,
+        image_type=tuple(str(v).upper() for v in _list(values.get(ds, "ImageType"))),
+        acquisition=_number(values.get(ds, "AcquisitionNumber"), int),
+        temporal=_number(values.get(ds, "TemporalPositionIdentifier"), int),
+        instance=_number(values.get(ds, "InstanceNumber"), int),
+        series_uid=str(values.get(ds, "SeriesInstanceUID") or ""),
+        series_number=_number(values.get(ds, "SeriesNumber"), int),
     )
 
 
 def _slice_spacing(ds):
-    return (_number(ds.get("SpacingBetweenSlices")) or
-            _number(ds.get("SliceThickness")))
+    return (_number(values.get(ds, "SpacingBetweenSlices")) or
+            _number(values.get(ds, "SliceThickness")))
 
 
 def file_slices(dfile):
@@ -153,43 +157,44 @@ def file_slices(dfile):
         message says why, and the caller skips the file.
     """
     ds = dfile.dataset
-    modality = str(ds.get("Modality", "")).upper()
+    modality = str(values.get(ds, "Modality") or "").upper()
     if modality in _NON_IMAGE_MODALITIES:
         raise NotAVolume(f"not an image ({modality} object)")
-    if "Rows" not in ds or "Columns" not in ds:
+    if values.get(ds, "Rows") is None or values.get(ds, "Columns") is None:
         raise NotAVolume("no image (Rows/Columns missing)")
-    if int(ds.get("SamplesPerPixel", 1)) != 1:
+    if (values.get(ds, "SamplesPerPixel") or 1) != 1:
         raise NotAVolume("colour image (SamplesPerPixel > 1)")
-    image_type = [str(v).upper() for v in ds.get("ImageType", [])]
+    image_type = [str(v).upper() for v in _list(values.get(ds, "ImageType"))]
     if "LOCALIZER" in image_type:
         raise NotAVolume("localizer (scout) image")
     if "PerFrameFunctionalGroupsSequence" in ds:
         return _enhanced_slices(dfile)
-    if siemens.is_mosaic(ds):
+    if "MOSAIC" in image_type:
         return _mosaic_slices(dfile)
     return [_classic_slice(dfile)]
 
 
 def _classic_slice(dfile):
     ds = dfile.dataset
-    position = _floats(ds.get("ImagePositionPatient"), 3)
-    orientation = _floats(ds.get("ImageOrientationPatient"), 6)
-    spacing = _floats(ds.get("PixelSpacing"), 2)
+    position = _floats(values.get(ds, "ImagePositionPatient"), 3)
+    orientation = _floats(values.get(ds, "ImageOrientationPatient"), 6)
+    spacing = _floats(values.get(ds, "PixelSpacing"), 2)
     _geometry_check(position, orientation, spacing, "")
     orientation = _unit(orientation)
     return Slice(
         file=dfile, frame=0, tile=None, position=position,
         orientation=orientation,
         normal=np.cross(orientation[:3], orientation[3:]),
-        pixel_spacing=tuple(spacing), shape=(int(ds.Rows), int(ds.Columns)),
-        slope=_number(ds.get("RescaleSlope")) or 1.0,
-        intercept=_number(ds.get("RescaleIntercept")) or 0.0,
+        pixel_spacing=tuple(spacing),
+        shape=(values.get(ds, "Rows"), values.get(ds, "Columns")),
+        slope=_number(values.get(ds, "RescaleSlope")) or 1.0,
+        intercept=_number(values.get(ds, "RescaleIntercept")) or 0.0,
         scale_slope=philips.scale_slope(ds) if _is_philips(ds) else None,
         slice_spacing=_slice_spacing(ds), **_common(ds))
 
 
 def _is_philips(ds):
-    return "PHILIPS" in str(ds.get("Manufacturer", "")).upper()
+    return "PHILIPS" in str(values.get(ds, "Manufacturer") or "").upper()
 
 
 def _mosaic_slices(dfile):
