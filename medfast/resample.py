@@ -31,7 +31,9 @@ import operator
 import numpy as np
 
 from . import ndimage
+from ._dtypes import kernel_view
 from ._memory import check_allocation
+from ._threads import resolve_threads
 from .image import Image
 from .orientation import check_affine
 
@@ -227,11 +229,61 @@ def _antialias(array, linear):
     return gaussian_filter(array.astype(work, copy=False), sigma, mode="nearest")
 
 
+# Label dtypes of the one-pass kernel (src/_labels.pyx) and their codes;
+# bool is read as uint8.  Other dtypes (floats) take the reference path.
+_LABEL_CODES = {np.dtype(t): code for code, t in enumerate(
+    (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.int64, np.uint64))}
+_LABEL_CODES[np.dtype(np.bool_)] = 0
+
+# Modes the kernel reproduces; the others take the reference path.
+_LABEL_MODES = ("constant", "grid-constant", "nearest")
+
+
+def _label_kernels():
+    """The compiled one-pass label kernel module, or None if not built."""
+    try:
+        from . import _labels
+    except ImportError:
+        return None
+    return _labels
+
+
 def _label_resample(src, linear, offset, out, mode, cval, threads):
-    """One-hot linear interpolation: each label's indicator is interpolated
-    in turn (one float32 volume at a time, never one per label) and each
-    output voxel keeps the label of highest weight; ties go to the smaller
-    label, voxels where every weight is 0 get `cval`."""
+    """One-hot linear interpolation of the 3-D label map `src` into `out`,
+    in one pass over the output (no float volume per label).
+
+    Each output voxel takes, among the labels of its 8 input corners, the
+    one of highest summed linear weight (float32, as the reference rounds
+    it); ties go to the smaller label, voxels where every weight is 0 get
+    `cval`.  Identical to :func:`_label_resample_reference`, which still
+    runs for float labels, an output dtype other than the input's, modes
+    other than 'constant', 'grid-constant' and 'nearest', an empty input,
+    or when the compiled kernel is missing.
+    """
+    kernels = _label_kernels()
+    native = src.dtype.newbyteorder("=")
+    if (kernels is None or native not in _LABEL_CODES or out.dtype != native
+            or mode not in _LABEL_MODES or src.size == 0):
+        _label_resample_reference(src, linear, offset, out, mode, cval, threads)
+        return
+    if not src.dtype.isnative:
+        src = src.astype(native)  # byte-swapped file data: one native copy
+    # cval converted exactly as the reference's ``out[...] = cval`` does.
+    fill = np.empty(1, dtype=out.dtype)
+    fill[...] = cval
+    kernels.labels(kernel_view(src), _LABEL_CODES[native],
+                   np.ascontiguousarray(linear, dtype=np.float64),
+                   np.ascontiguousarray(offset, dtype=np.float64),
+                   kernel_view(out), kernel_view(fill), ndimage.MODES[mode],
+                   resolve_threads(threads))
+
+
+def _label_resample_reference(src, linear, offset, out, mode, cval, threads):
+    """One-hot linear interpolation, one label at a time (the reference of
+    :func:`_label_resample`): each label's indicator goes through the
+    order-1 core into a float32 volume (one at a time, never one per
+    label) and each output voxel keeps the label of highest weight; ties
+    go to the smaller label, voxels where every weight is 0 get `cval`."""
     best = np.zeros(out.shape, dtype=np.float32)
     weight = np.empty(out.shape, dtype=np.float32)
     out[...] = cval
