@@ -10,19 +10,25 @@ An image is three things, checked once when it is made:
 
 Images are immutable by convention: functions return new images (often
 sharing the array, as :func:`medfast.reorient` does) rather than changing
-one.  Conversions to and from nibabel share the data instead of copying it.
+one.  Conversions to and from nibabel share the data instead of copying it;
+conversions to and from SimpleITK (LPS+, imported on first use) copy it once.
 """
 import operator
 from collections.abc import Mapping
 
 import numpy as np
 
-from .orientation import aff2axcodes, check_affine
+from .orientation import (aff2axcodes, check_affine, lps_to_ras_affine,
+                          ras_to_lps_affine)
 
 __all__ = ["Image"]
 
 # Largest dimension a NIfTI-1 header can store (a signed 16-bit integer).
 _NIFTI1_MAX_DIM = 32767
+# Largest deviation of the direction cosines from orthonormal accepted by
+# to_sitk: well above the rounding of a float32 NIfTI sform (~1e-7), far
+# below any real shear.
+_ORTHOGONAL_TOL = 1e-5
 
 
 def _check_array(array):
@@ -249,3 +255,161 @@ class Image:
         out.set_qform(self._affine, code=int(self._meta.get("qform_code", 1)),
                       update_affine=False)
         return out
+
+    # ------------------------------------------------------------------
+    # SimpleITK
+    # ------------------------------------------------------------------
+    @classmethod
+    def from_sitk(cls, img):
+        """Convert a SimpleITK image (LPS+, array ``(z, y, x)``) to an Image.
+
+        Parameters
+        ----------
+        img : SimpleITK.Image
+            A 2-D, 3-D or 4-D scalar image.  A 2-D image gets a third axis
+            of length 1 (as :func:`medfast.load` does for 2-D files).
+
+        Returns
+        -------
+        Image
+            ``array`` is ``sitk.GetArrayFromImage(img).T`` (one copy, then a
+            transposed view): indexed ``(i, j, k[, t])`` = SimpleITK's
+            ``(x, y, z[, t])`` index, Fortran-contiguous.  ``affine`` is
+            SimpleITK's voxel -> LPS+ geometry (``Direction`` times
+            ``Spacing``, then ``Origin``) converted to RAS+.  ``meta`` holds
+            ``'sitk_metadata'`` (the image's metadata dictionary, str -> str,
+            when not empty) and, for a 4-D image, ``'sitk_time'`` (origin
+            and spacing of the fourth axis); :meth:`to_sitk` writes them back.
+
+        Raises
+        ------
+        ImportError
+            If SimpleITK is not installed.
+        TypeError
+            If `img` is not a SimpleITK image.
+        ValueError
+            If `img` is a vector (multi-component) image, has another
+            dimension, or (4-D) its direction mixes the fourth axis with
+            space.
+        """
+        sitk = _simpleitk()
+        if not isinstance(img, sitk.Image):
+            raise TypeError(f"img must be a SimpleITK.Image, got {type(img).__name__}")
+        ndim = img.GetDimension()
+        if img.GetNumberOfComponentsPerPixel() != 1:
+            raise ValueError(
+                f"img is a vector image ({img.GetNumberOfComponentsPerPixel()} components "
+                f"per voxel, {img.GetPixelIDTypeAsString()}); only scalar images convert: "
+                f"select a component with sitk.VectorIndexSelectionCast, or stack them "
+                f"with sitk.JoinSeries into a 4-D image")
+        if ndim not in (2, 3, 4):
+            raise ValueError(f"img is {ndim}-D; only 2-D, 3-D and 4-D images convert")
+        direction = np.array(img.GetDirection(), dtype=np.float64).reshape(ndim, ndim)
+        spacing = np.array(img.GetSpacing(), dtype=np.float64)
+        origin = np.array(img.GetOrigin(), dtype=np.float64)
+        if ndim == 4 and not (np.array_equal(direction[3], [0, 0, 0, 1])
+                              and np.array_equal(direction[:3, 3], [0, 0, 0])):
+            raise ValueError(f"img: the fourth axis of a 4-D image must be apart from "
+                             f"space (direction row and column 4 equal to [0, 0, 0, 1]), "
+                             f"got direction\n{direction}")
+        # The array is (z, y, x[, ...]) in C order; .T is the (x, y, z) view.
+        array = sitk.GetArrayFromImage(img).T
+        lps = np.eye(4)
+        n = min(ndim, 3)  # a 2-D image: z keeps the identity
+        lps[:n, :n] = direction[:n, :n] * spacing[:n]
+        lps[:n, 3] = origin[:n]
+        if ndim == 2:
+            array = array[:, :, np.newaxis]
+        meta = {}
+        keys = img.GetMetaDataKeys()
+        if keys:
+            meta["sitk_metadata"] = {key: img.GetMetaData(key) for key in keys}
+        if ndim == 4:
+            meta["sitk_time"] = (float(origin[3]), float(spacing[3]))
+        return cls(array, lps_to_ras_affine(lps), meta)
+
+    def to_sitk(self):
+        """Convert to a SimpleITK image (LPS+, array ``(z, y, x)``).
+
+        Returns
+        -------
+        SimpleITK.Image
+            A 3-D (or 4-D) scalar image of the same dtype with ``Origin``,
+            ``Spacing`` and ``Direction`` from ``self.affine`` converted to
+            LPS+.  The data are copied once (SimpleITK owns its buffer), from
+            ``np.ascontiguousarray(self.array.T)``: no extra copy for a
+            Fortran-ordered array (as :func:`medfast.load` gives; a
+            big-endian array is converted to native order on the way).  A 4-D
+            image becomes a 4-D scalar image (not a vector image) whose
+            fourth axis has origin and spacing ``meta['sitk_time']`` when
+            present, else origin 0 and spacing the NIfTI TR
+            (``meta['nifti']['pixdim'][4]``) when positive, else 1.
+            ``meta['sitk_metadata']`` is written to its metadata dictionary.
+
+        Raises
+        ------
+        ImportError
+            If SimpleITK is not installed.
+        TypeError
+            If SimpleITK cannot hold the dtype (bool, float16): convert it
+            first, e.g. ``img.replace(array=img.array.astype(np.uint8))``.
+        ValueError
+            If the affine has a shear (non-perpendicular voxel axes): a
+            SimpleITK image holds only an orthonormal direction and a
+            spacing (resample onto a grid without shear first, e.g.
+            ``medfast.resample(img, like=reference)``; ``spacing=`` keeps
+            the shear).
+        """
+        sitk = _simpleitk()
+        lps = ras_to_lps_affine(self._affine)
+        spacing = np.linalg.norm(lps[:3, :3], axis=0)
+        direction = lps[:3, :3] / spacing
+        error = np.abs(direction.T @ direction - np.eye(3)).max()
+        if error > _ORTHOGONAL_TOL:
+            raise ValueError(
+                f"affine has a shear (its voxel axes are not perpendicular: direction "
+                f"cosines deviate from orthonormal by {error:.3g}); SimpleITK's "
+                f"Direction and Spacing cannot represent it:\n{self._affine}")
+        try:
+            # (native byte order: SimpleITK refuses big-endian arrays)
+            data = np.ascontiguousarray(self._array.T, dtype=self.dtype.newbyteorder("="))
+            out = sitk.GetImageFromArray(data, isVector=False)
+        except (TypeError, RuntimeError) as error:
+            raise TypeError(f"array: dtype {self.dtype} cannot be stored in SimpleITK "
+                            f"({error}); convert it with astype first") from None
+        if self.is_4d:
+            t_origin, t_spacing = self._time_axis()
+            direction4 = np.eye(4)
+            direction4[:3, :3] = direction
+            out.SetDirection(direction4.ravel().tolist())
+            out.SetSpacing(spacing.tolist() + [t_spacing])
+            out.SetOrigin(lps[:3, 3].tolist() + [t_origin])
+        else:
+            out.SetDirection(direction.ravel().tolist())
+            out.SetSpacing(spacing.tolist())
+            out.SetOrigin(lps[:3, 3].tolist())
+        for key, value in (self._meta.get("sitk_metadata") or {}).items():
+            out.SetMetaData(str(key), str(value))
+        return out
+
+    def _time_axis(self):
+        """Origin and spacing of the fourth axis for SimpleITK."""
+        if "sitk_time" in self._meta:
+            origin, spacing = self._meta["sitk_time"]
+            return float(origin), float(spacing)
+        nifti = self._meta.get("nifti")
+        try:
+            tr = float(nifti["pixdim"][4])
+        except (TypeError, KeyError, IndexError, ValueError):
+            tr = 0.0
+        return 0.0, (tr if np.isfinite(tr) and tr > 0 else 1.0)
+
+
+def _simpleitk():
+    try:
+        import SimpleITK
+    except ImportError:
+        raise ImportError(
+            "SimpleITK is needed for Image.from_sitk/to_sitk: "
+            "pip install SimpleITK (or pip install \"medfast[compare]\")") from None
+    return SimpleITK

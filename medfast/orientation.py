@@ -15,7 +15,8 @@ import numpy as np
 
 __all__ = ["aff2axcodes", "check_axcodes", "check_affine", "reorient_array",
            "reorient", "as_canonical", "LPS_TO_RAS", "lps_to_ras_affine",
-           "ras_to_lps_affine", "lps_to_ras_points", "ras_to_lps_points"]
+           "ras_to_lps_affine", "lps_to_ras_points", "ras_to_lps_points",
+           "lps_to_ras_transform", "ras_to_lps_transform"]
 
 #: For each world axis, the code of its negative and of its positive
 #: direction (nibabel's default labels).
@@ -219,8 +220,9 @@ def reorient(img, codes):
     ----------
     img : medfast.Image
         The image (3-D or 4-D; a 4-D image keeps its last axis last).  Only
-        ``img.array``, ``img.affine`` and ``img.replace`` are used, so this
-        module needs no import of :mod:`medfast.image` (the layer above).
+        ``img.array``, ``img.affine``, ``img.meta`` and ``img.replace`` are
+        used, so this module needs no import of :mod:`medfast.image` (the
+        layer above).
     codes : str
         Any of the 48 orientations, e.g. ``'RAS'``, ``'LPS'``, ``'PSR'``.
 
@@ -233,11 +235,39 @@ def reorient(img, codes):
         orientation.  The data and affine equal nibabel's
         ``img.as_reoriented(ornt_transform(io_orientation(affine),
         axcodes2ornt(codes)))``, oblique images included.
+        ``meta`` is passed through, except that NIfTI ``dim_info`` (the
+        frequency, phase and slice axes, ``meta['nifti']['dim_info']`` as
+        :func:`medfast.load` keeps it) is renumbered to the new axes, as
+        nibabel's ``as_reoriented`` does.
     """
+    codes = check_axcodes(codes)
     array, affine = reorient_array(img.array, img.affine, codes)
     if np.array_equal(affine, img.affine):
         return img  # already in that orientation (nibabel does the same)
-    return img.replace(array=array, affine=affine)
+    return img.replace(array=array, affine=affine,
+                       meta=_reorient_dim_info(img.meta, img.affine, codes))
+
+
+def _reorient_dim_info(meta, affine, codes):
+    """`meta` with NIfTI ``dim_info`` renumbered for the axes of `codes`;
+    `meta` itself when it holds none.
+
+    ``dim_info`` packs three 2-bit fields, each the axis index + 1 (0:
+    unknown): frequency in bits 0-1, phase in bits 2-3, slice in bits 4-5.
+    """
+    nifti = meta.get("nifti")
+    dim_info = nifti.get("dim_info") if isinstance(nifti, dict) else None
+    if not dim_info:
+        return meta
+    dim_info = int(dim_info)
+    source, _ = _transform(affine, codes)  # new axis m is old axis source[m]
+    new_axis = np.argsort(source)  # old axis -> new axis
+    packed = 0
+    for shift in (0, 2, 4):
+        field = (dim_info >> shift) & 3
+        if field:  # axis index + 1; 0 stays unknown
+            packed |= (int(new_axis[field - 1]) + 1) << shift
+    return {**meta, "nifti": {**nifti, "dim_info": packed}}
 
 
 def as_canonical(img):
@@ -329,3 +359,41 @@ def ras_to_lps_points(points):
         The same points with x and y negated (float64).
     """
     return lps_to_ras_points(points)
+
+
+def lps_to_ras_transform(transform):
+    """Convert a world-space transform of LPS+ points (ITK) to one of RAS+ points.
+
+    Parameters
+    ----------
+    transform : array_like, shape (4, 4)
+        An affine map of LPS+ points to LPS+ points (mm), e.g. an ITK
+        ``AffineTransform`` as ``x -> M @ x + offset``.
+
+    Returns
+    -------
+    ndarray, shape (4, 4)
+        ``LPS_TO_RAS @ transform @ LPS_TO_RAS``: the same map, expressed on
+        RAS+ points (convert the point in, apply, convert the result back).
+
+    Raises
+    ------
+    ValueError
+        If `transform` is not a finite, invertible 4x4 affine.
+    """
+    return LPS_TO_RAS @ check_affine(transform, "transform") @ LPS_TO_RAS
+
+
+def ras_to_lps_transform(transform):
+    """Convert a world-space transform of RAS+ points to one of LPS+ points (ITK).
+
+    Parameters
+    ----------
+    transform : array_like, shape (4, 4)
+
+    Returns
+    -------
+    ndarray, shape (4, 4)
+        ``LPS_TO_RAS @ transform @ LPS_TO_RAS`` (the flip is its own inverse).
+    """
+    return lps_to_ras_transform(transform)
