@@ -64,11 +64,27 @@ class _Scaling:
                 self.kind = "none"
             else:
                 self.kind = "rescale"
-                allowed = _stored_range(volume.first.file.dataset)
-                if allowed is not None:
-                    stored, lo, hi = allowed
-                    self.dtype = _integer_dtype(stored, lo + self.inter.min(),
-                                                hi + self.inter.max())
+                # Fix: the range came from the first file's header only; a
+                # later file with more BitsStored (or another
+                # PixelRepresentation) then overflowed silently.  Use every
+                # file's; mixed stored types leave the choice to the data.
+                files = {id(s.file): s.file for row in grid for s in row}.values()
+                try:
+                    allowed = [_stored_range(f.dataset) for f in files]
+                except Exception:  # a corrupt element: decoding reports it
+                    allowed = [None]
+                if None not in allowed and len({a[0] for a in allowed}) == 1:
+                    stored = allowed[0][0]
+                    lo = min(a[1] for a in allowed)
+                    hi = max(a[2] for a in allowed)
+                    dtype = _integer_dtype(stored, lo + self.inter.min(),
+                                           hi + self.inter.max())
+                    # Only when no wider type is needed: 16-bit signed CT
+                    # with intercept -1024 would be int32 by the header's
+                    # range, but its data nearly always fit int16 (the data
+                    # decide then, one more pass).
+                    if dtype is not None and dtype.itemsize == stored.itemsize:
+                        self.dtype = dtype
         else:
             self.kind, self.dtype = "rescale", np.dtype(np.float32)
 
@@ -100,6 +116,15 @@ def _decode(volume, scaling):
             pixels = read_pixels(first.file)
         except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from None
+        except (KeyboardInterrupt, SystemExit, MemoryError):
+            raise
+        except BaseException as exc:
+            # Fix: a corrupt header element (pydicom converts lazily) or a
+            # decoder failure escaped as TypeError/NotImplementedError, or as
+            # pylibjpeg-rle's Rust PanicException (a BaseException), from
+            # deep inside; report it as this file's error.
+            raise ValueError(f"{path}: cannot read pixel data ({type(exc).__name__}: "
+                             f"{str(exc)[:200]})") from None
         if first.tile is not None:
             n = max(s.tile for s, _, _ in items) + 1
             pixels = siemens.mosaic_tiles(pixels, n, first.shape)

@@ -134,7 +134,8 @@ def _native_pixels(dfile):
         f.seek(dfile.pixel_offset)
         head = f.read(12)
         if head[:4] not in (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10"):
-            raise ValueError("no Pixel Data element")
+            # (Fix: say that a cut file is the likely cause.)
+            raise ValueError("no Pixel Data element (missing, or the file is truncated)")
         # Explicit VR OB/OW: tag, VR, 2 reserved bytes, 4-byte length;
         # implicit VR: tag, 4-byte length.
         start = 12 if head[4:6] in (b"OB", b"OW") else 8
@@ -194,7 +195,9 @@ def read_pixels(dfile):
         full = pydicom.dcmread(io.BytesIO(_open_bytes(dfile.path)),
                                force=True)
         if "PixelData" not in full and "FloatPixelData" not in full:
-            raise ValueError("no Pixel Data element")
+            # (Fix: pydicom drops a compressed Pixel Data element cut short
+            # without an error; say that a cut file is the likely cause.)
+            raise ValueError("no Pixel Data element (missing, or the file is truncated)")
         array = full.pixel_array
     except ValueError:
         raise
@@ -208,6 +211,11 @@ def read_pixels(dfile):
         array = array[np.newaxis]
     if samples == 1:
         array = array.reshape(frames, int(ds.Rows), int(ds.Columns))
+    if not array.dtype.isnative:
+        # Fix: pydicom hands big-endian files that take this path (gzipped
+        # .dcm.gz) back as '>u2'/'>i2' arrays; the uncompressed path returns
+        # native order, so the image's dtype must not depend on the path.
+        array = array.astype(array.dtype.newbyteorder("="))
     return array
 
 

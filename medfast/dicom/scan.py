@@ -74,6 +74,14 @@ def read_folder(path):
             slices.extend(file_slices(read_header(file)))
         except (NotDicomError, NotAVolume) as exc:
             skipped.append(Skipped(file, str(exc)))
+        except Exception as exc:
+            # Fix: pydicom converts header elements lazily, so a corrupt
+            # element (an unknown VR, a length that does not fit its VR...)
+            # raised NotImplementedError/TypeError/... from deep inside the
+            # scan.  Such a file is skipped with the reason, like any other
+            # unreadable header.
+            skipped.append(Skipped(file, f"unreadable DICOM header ({type(exc).__name__}: "
+                                         f"{str(exc)[:200]})"))
     return slices, skipped
 
 
@@ -100,15 +108,36 @@ def volumes(path):
     files."""
     slices, skipped = read_folder(path)
     found = sorted(assemble(slices), key=_sort_key)
-    counts = {}
+    uids = {}
     for v in found:
-        counts[_base_name(v)] = counts.get(_base_name(v), 0) + 1
+        # (Fix: count the distinct series UIDs behind a name, not the
+        # volumes, so the UID tail is added only where it tells series apart.)
+        uids.setdefault(_base_name(v), set()).add(v.first.series_uid)
     for v in found:
         # Two series with one number (two scanners' exams in one folder):
         # the end of the series UID tells them apart.
         base = _base_name(v)
-        v.name = base if counts[base] == 1 else f"{base}_{v.first.series_uid[-6:]}"
+        v.name = base if len(uids[base]) == 1 else f"{base}_{v.first.series_uid[-6:]}"
+    # Fix: one series split into volumes that no suffix tells apart
+    # (different orientation, matrix or pixel spacing) got one name twice,
+    # so series=NAME could not pick either: number them _1, _2... in their
+    # (deterministic) sort order.
+    names = [v.name for v in found]
+    seen = {}
+    for v, name in zip(found, names):
+        if names.count(name) > 1:
+            seen[name] = seen.get(name, 0) + 1
+            v.name = f"{name}_{seen[name]}"
     return found, skipped
+
+
+def _text(ds, keyword):
+    # Fix: a corrupt descriptive element (converted lazily by pydicom) must
+    # not stop the scan: it reads as empty.
+    try:
+        return str(ds.get(keyword, ""))
+    except Exception:
+        return ""
 
 
 def summary(volume):
@@ -118,10 +147,10 @@ def summary(volume):
     return SeriesInfo(
         name=volume_name(volume), series_uid=volume.first.series_uid,
         series_number=ds.get("SeriesNumber"),
-        description=str(ds.get("SeriesDescription", "")),
-        protocol=str(ds.get("ProtocolName", "")),
-        modality=str(ds.get("Modality", "")),
-        manufacturer=str(ds.get("Manufacturer", "")),
+        description=_text(ds, "SeriesDescription"),
+        protocol=_text(ds, "ProtocolName"),
+        modality=_text(ds, "Modality"),
+        manufacturer=_text(ds, "Manufacturer"),
         n_files=len(volume.files), shape=volume.shape, spacing=spacing,
         orientation="".join(aff2axcodes(volume.affine)),
         is_4d=len(volume.shape) == 4, problems=tuple(volume.problems))

@@ -103,19 +103,52 @@ def _stack(slices):
     for s in slices:
         acquisitions[s.acquisition].append(s)
     if len(acquisitions) > 1:
-        parts = [_positions(group) for group in acquisitions.values()]
+        # Fix: in acquisition-number order (was the order the files were
+        # listed in, so '_a1' could name either run depending on file names).
+        groups = [acquisitions[a] for a in sorted(
+            acquisitions, key=lambda a: (a is None, a if a is not None else 0))]
+        parts = [_positions(group) for group in groups]
         if all(len({len(c) for c in p}) == 1 for p in parts):
             out = []
-            for group in acquisitions.values():
+            for group in groups:
                 out.extend(_stack(group))
             return out
     n = min(len(c) for c in clusters)
     for c in clusters:
         c.sort(key=_time_key)
+    grid = [[c[t] for c in clusters] for t in range(n)]
+    # Fix: taking the first n slices of every position stitched volumes
+    # from different time points when a slice was missing from one volume
+    # (its position then holds the next time point's slice at that rank).
+    # When every slice has a temporal index, unique per position, keep the
+    # time points present at every position, each whole.
+    labels = [[s.temporal for s in c] for c in clusters]
+    if all(None not in row and len(set(row)) == len(row) for row in labels):
+        kept = sorted(set(labels[0]).intersection(*labels[1:]))
+        if kept:
+            grid = [[c[row.index(t)] for c, row in zip(clusters, labels)] for t in kept]
+            n = len(grid)
+    else:
+        # Without temporal indices: in time order (InstanceNumber), a new
+        # volume starts where a position repeats; runs holding every
+        # position once are whole volumes.  Used when they account for as
+        # many volumes as there are complete positions (time-major
+        # numbering); otherwise the ranks above are all there is to go on.
+        where = {id(s): p for p, c in enumerate(clusters) for s in c}
+        runs, current = [], {}
+        for s in sorted(slices, key=_time_key):
+            if where[id(s)] in current:
+                runs.append(current)
+                current = {}
+            current[where[id(s)]] = s
+        runs.append(current)
+        whole = [run for run in runs if len(run) == len(clusters)]
+        if len(whole) == n:
+            grid = [[run[p] for p in range(len(clusters))] for run in whole]
     problem = (f"slice count differs between positions ({min(len(c) for c in clusters)}"
                f" to {max(len(c) for c in clusters)} per position); kept {n} "
                f"complete volume(s), {len(slices) - n * len(clusters)} slice(s) dropped")
-    return [([[c[t] for c in clusters] for t in range(n)], [problem])]
+    return [(grid, [problem])]
 
 
 def _suffixes(keys):
