@@ -2,7 +2,8 @@
 
 ``medfast bench [--quick]`` resamples the built-in phantom with medfast and
 with scipy.ndimage and prints the speed-up (and checks the answers agree);
-``medfast config`` prints the build configuration.
+``medfast config`` prints the build configuration; ``medfast convert SRC -o
+DST`` converts DICOM to NIfTI + BIDS JSON as dcm2niix does.
 """
 import argparse
 import sys
@@ -100,6 +101,41 @@ def bench(quick=False, threads=None, shape=(256, 256, 180)):
     return status
 
 
+def _one_line(exc):
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def convert_command(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=True):
+    """Run :func:`medfast.convert` for the command line.
+
+    Prints one line per volume written (stdout) and one line per problem
+    (stderr, never a traceback).
+
+    Returns
+    -------
+    int
+        Exit status: 0 when every volume found was converted, 1 otherwise
+        (no volume, some volumes failed, bad arguments, unreadable input).
+    """
+    from .dicom import convert
+    try:
+        result = convert(src, dst, pattern=pattern, compress=compress, sidecar=sidecar,
+                         anonymize=anonymize)
+    except KeyboardInterrupt:
+        print("medfast convert: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the command line reports, it does not crash
+        print(f"medfast convert: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    for out in result.outputs:
+        shape = "x".join(str(n) for n in out.shape)
+        print(f"{out.nifti} ({shape}, series {out.series})")
+    for failure in result.failed:
+        print(f"medfast convert: error: {_one_line(failure)}", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
 def main(argv=None):
     """Entry point of the ``medfast`` command.
 
@@ -122,11 +158,37 @@ def main(argv=None):
     p_bench.add_argument("--threads", type=int, default=None,
                          help="threads for medfast (default: all available cores)")
     sub.add_parser("config", help="show how medfast was built (OpenMP, threads)")
+    p_convert = sub.add_parser(
+        "convert", help="convert DICOM to NIfTI + BIDS JSON sidecars (as dcm2niix)",
+        description="Convert every DICOM volume under SRC to NIfTI, with a BIDS JSON "
+                    "sidecar and .bval/.bvec for diffusion series, as dcm2niix does.")
+    p_convert.add_argument("src", metavar="SRC", help="DICOM folder (searched recursively) "
+                           "or file")
+    p_convert.add_argument("-o", "--output", dest="dst", required=True, metavar="DST",
+                           help="output folder (created if missing)")
+    p_convert.add_argument("-f", "--filename", dest="pattern", default="%p_%s",
+                           metavar="PATTERN",
+                           help="output name, dcm2niix placeholders: %%p protocol, %%s series "
+                                "number, %%d description, %%t study date+time, %%n patient "
+                                "name, %%i patient ID, %%e echo, %%f input folder, %%m "
+                                "manufacturer, %%j series UID, %%k study UID... "
+                                "(default %%p_%%s)")
+    p_convert.add_argument("-z", dest="compress", choices=("y", "n"), default="y",
+                           help="gzip the NIfTI files (.nii.gz; default y)")
+    p_convert.add_argument("-b", dest="sidecar", choices=("y", "n"), default="y",
+                           help="write the BIDS JSON sidecar (default y)")
+    p_convert.add_argument("--anonymize", choices=("y", "n"), default="y",
+                           help="leave identifying fields out of the sidecar (default y, "
+                                "as dcm2niix -ba y)")
     args = parser.parse_args(argv)
     if args.command == "bench":
         if args.threads is not None and args.threads < 1:
             parser.error(f"--threads must be a positive integer, got {args.threads}")
         return bench(quick=args.quick, threads=args.threads)
+    if args.command == "convert":
+        return convert_command(args.src, args.dst, pattern=args.pattern,
+                               compress=args.compress == "y", sidecar=args.sidecar == "y",
+                               anonymize=args.anonymize == "y")
     if args.command == "config":
         from . import show_config
         show_config()

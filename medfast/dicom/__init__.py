@@ -5,9 +5,12 @@ The path of a folder through it: :mod:`.reader` (one file's header) ->
 :mod:`.slices` (its 2-D images, with vendor quirks from :mod:`.vendors`) ->
 :mod:`.series` (volumes: grouping, order, 4-D) -> :mod:`.geometry` (the RAS
 affine) + :mod:`.pixels` (decoding, rescaling) -> :class:`medfast.Image`.
+:mod:`.sidecar` gives the BIDS fields and diffusion tables, :mod:`.convert`
+writes NIfTI + JSON (+ bval/bvec) files: :func:`convert`.
 """
+from .convert import ConvertResult, convert
 from .load import load_dicom, load_dicom_all
 from .scan import ScanResult, SeriesInfo, Skipped, scan_dicom
 
 __all__ = ["scan_dicom", "load_dicom", "load_dicom_all", "SeriesInfo",
-           "ScanResult", "Skipped"]
+           "ScanResult", "Skipped", "convert", "ConvertResult"]

@@ -5,7 +5,7 @@ from ..image import Image
 from .geometry import untilted_affine
 from .pixels import volume_pixels
 from .scan import summary, volume_name, volumes
-from .sidecar import bids_sidecar
+from .sidecar import bids_sidecar, diffusion_table
 
 
 def to_image(volume, correct_tilt=False):
@@ -21,12 +21,26 @@ def to_image(volume, correct_tilt=False):
     Returns
     -------
     Image
+        ``meta`` holds the BIDS sidecar fields (:func:`.sidecar.bids_sidecar`),
+        ``bvals``/``bvecs`` for diffusion series
+        (:func:`.sidecar.diffusion_table`) and the DICOM files used.
     """
     array, scaling = volume_pixels(volume)
-    meta = bids_sidecar(volume)
+    try:
+        meta = bids_sidecar(volume)
+    except Exception as exc:
+        # Fix: a corrupt header element (pydicom converts lazily) raised
+        # NotImplementedError/TypeError... from deep inside the sidecar:
+        # name the file whose header is read.
+        raise ValueError(f"{volume.first.file.path}: unreadable DICOM header element "
+                         f"({type(exc).__name__}: {str(exc)[:200]})") from None
     meta["dicom_series"] = volume_name(volume)
     meta["dicom_files"] = volume.files
     meta["dicom_scaling"] = scaling
+    diffusion = diffusion_table(volume)
+    if diffusion is not None:
+        # b-values and FSL bvecs (voxel axes of this affine), in volume order.
+        meta["bvals"], meta["bvecs"] = diffusion
     if volume.problems:
         meta["problems"] = list(volume.problems)
     if volume.tilt:

@@ -1,0 +1,505 @@
+"""DICOM -> NIfTI conversion, dcm2niix style: :func:`convert`.
+
+Every volume found under a folder (as :func:`medfast.load_dicom_all` finds
+them) becomes one NIfTI file, with a BIDS JSON sidecar and, for diffusion
+series, ``.bval``/``.bvec`` files.  File names follow dcm2niix's ``-f``
+patterns and its rules for unsafe characters and name collisions; nothing
+is ever written outside the output folder.
+"""
+from dataclasses import dataclass
+import json
+import os
+import re
+import string
+import unicodedata
+
+from ..image import Image
+from ..io import save
+from ..io._atomic import atomic_write
+from .load import _no_volume_error, to_image
+from .scan import volume_name, volumes
+from .sidecar import _Header, _echo_number, _text, anonymize as _drop_identifying, bids_sidecar
+
+__all__ = ["convert", "ConvertResult", "Output", "Failure", "PLACEHOLDERS", "output_stem"]
+
+#: The ``-f`` placeholders :func:`convert` understands, as in dcm2niix.
+PLACEHOLDERS = {
+    "a": "receive coil name",
+    "b": "name of the first DICOM file, without extension",
+    "c": "image comments",
+    "d": "series description",
+    "e": "echo number",
+    "f": "name of the input folder",
+    "g": "accession number",
+    "i": "patient ID",
+    "j": "series instance UID",
+    "k": "study instance UID",
+    "l": "procedure step description",
+    "m": "manufacturer, short (Ca, GE, Ph, Si, To, UI, Br; NA if unknown)",
+    "n": "patient name",
+    "o": "SOP instance UID of the first file",
+    "p": "protocol name (the series description when it is empty, as dcm2niix)",
+    "q": "scanning sequence",
+    "r": "instance number of the first file (%3r: zero-padded)",
+    "s": "series number (%3s: zero-padded to 3 digits)",
+    "t": "study date and time, YYYYMMDDhhmmss",
+    "u": "acquisition number",
+    "v": "vendor (Canon, GE, Philips, Siemens, Toshiba, UIH, Bruker; NA if unknown)",
+    "x": "study ID",
+    "z": "sequence name",
+}
+_SHORT_VENDOR = {"Bruker": "Br", "GE": "GE", "Toshiba": "To", "Canon": "Ca", "UIH": "UI",
+                 "Philips": "Ph", "Siemens": "Si"}
+# Characters dcm2niix replaces by '_' in file names (besides control
+# characters); medfast also replaces characters outside ASCII that have no
+# ASCII form, so that names are portable.
+_UNSAFE = set('\\/ <>:;"*|?')
+# Header values are cut to this length in names, as dcm2niix reads them.
+_MAX_FIELD = 64
+# Longest name stem: leaves room for a collision letter, '.nii.gz' and the
+# atomic writer's temporary-name decoration within 255 bytes.
+_MAX_STEM = 230
+_EXTENSIONS = (".nii", ".nii.gz", ".json", ".bval", ".bvec")
+_FALLBACK = "unnamed"
+
+
+@dataclass(frozen=True)
+class Output:
+    """The files written for one volume."""
+
+    nifti: str
+    sidecar: object  # str or None
+    bval: object
+    bvec: object
+    series: str
+    shape: tuple
+
+    @property
+    def files(self):
+        """Every file of this volume."""
+        return [p for p in (self.nifti, self.sidecar, self.bval, self.bvec) if p]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A volume that was not converted, and why."""
+
+    series: str
+    reason: str
+
+    def __str__(self):
+        return f"series {self.series}: {self.reason}"
+
+
+class ConvertResult(list):
+    """The NIfTI files written (a list of paths, one per volume), plus:
+
+    Attributes
+    ----------
+    outputs : list of Output
+        Every file written, volume by volume.
+    failed : list of Failure
+        Volumes found but not converted (a decoding error, an unwritable
+        name); nothing of them was left on disk.
+    skipped : list of medfast.dicom.Skipped
+        Input files that hold no volume (not DICOM, reports, localizers...).
+    """
+
+    def __init__(self, outputs, failed, skipped):
+        super().__init__(o.nifti for o in outputs)
+        self.outputs = list(outputs)
+        self.failed = list(failed)
+        self.skipped = list(skipped)
+
+    @property
+    def files(self):
+        """Every file written (NIfTI, JSON, bval, bvec)."""
+        return [p for o in self.outputs for p in o.files]
+
+    @property
+    def ok(self):
+        """True when every volume found was converted."""
+        return not self.failed
+
+
+# --------------------------------------------------------------------------
+# Names
+# --------------------------------------------------------------------------
+def sanitize(text):
+    """A header value or name part made safe as one file-name component.
+
+    dcm2niix's rules: ``\\ / space < > : ; " * | ?`` and control characters
+    become ``_``, runs of ``_`` collapse to one, a leading ``.`` becomes
+    ``_`` (no hidden files, no ``..``); accented letters lose their accent,
+    other non-ASCII characters become ``_``.
+    """
+    out = []
+    for ch in unicodedata.normalize("NFKD", str(text)):
+        if unicodedata.combining(ch):
+            continue
+        code = ord(ch)
+        out.append("_" if code < 32 or code >= 127 or ch in _UNSAFE else ch)
+    name = re.sub("_+", "_", "".join(out))
+    if name.startswith("."):
+        name = "_" + name[1:]
+    return re.sub("_+", "_", name)
+
+
+def _parse_pattern(pattern):
+    """Split a pattern into folder components of (literal or placeholder)
+    tokens; raise ValueError for what cannot be a file name."""
+    if not isinstance(pattern, str):
+        raise TypeError(f"pattern must be a str, got {type(pattern).__name__}")
+    if not pattern.strip():
+        raise ValueError("pattern is empty")
+    if pattern.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", pattern):
+        raise ValueError(f"pattern {pattern!r} is an absolute path; give a name relative "
+                         "to the output folder")
+    components = []
+    for part in re.split(r"[/\\]", pattern):
+        if part in ("", ".", ".."):
+            raise ValueError(f"pattern {pattern!r}: folder component {part!r} is not "
+                             "allowed (empty, '.' or '..')")
+        tokens, i = [], 0
+        while i < len(part):
+            if part[i] != "%":
+                j = part.find("%", i)
+                j = len(part) if j < 0 else j
+                tokens.append(("text", part[i:j]))
+                i = j
+                continue
+            m = re.match(r"%(\d?)([A-Za-z%])", part[i:])
+            if m is None:
+                raise ValueError(f"pattern {pattern!r}: '%' at the end, or followed by "
+                                 f"{part[i + 1:i + 2]!r}; use %% for a literal %")
+            digits, key = m.group(1), m.group(2).lower()
+            if key == "%":
+                tokens.append(("text", "%"))
+            elif digits and key not in ("s", "r"):
+                raise ValueError(f"pattern {pattern!r}: zero padding (%{digits}{key}) is "
+                                 "only for %s and %r")
+            elif key not in PLACEHOLDERS:
+                raise ValueError(
+                    f"pattern {pattern!r}: unknown placeholder %{m.group(2)}; known: "
+                    + ", ".join("%" + k for k in PLACEHOLDERS))
+            else:
+                tokens.append(("field", key, int(digits) if digits else 0))
+            i += len(m.group(0))
+        components.append(tokens)
+    return components
+
+
+def _folder_name(src):
+    path = os.path.realpath(src)
+    if not os.path.isdir(path):
+        path = os.path.dirname(path)
+    return os.path.basename(path.rstrip(os.sep)) or path
+
+
+def _fields(volume, src):
+    """Placeholder letter -> text, from the volume's first file."""
+    header = _Header(volume.first)
+    ds = header.ds
+
+    def text(keyword):
+        return _text(header.get(keyword)) or ""
+
+    def number(keyword):
+        value = header.get(keyword)
+        try:
+            return str(int(float(str(value)))) if value not in (None, "") else ""
+        except ValueError:
+            return ""
+
+    vendor = header.manufacturer or ""
+    date, time_ = text("StudyDate"), text("StudyTime")
+    try:
+        stamp = f"{float(date) * 1e6 + float(time_ or 0):.0f}" if date else ""
+    except ValueError:
+        stamp = ""
+    echo = _echo_number(header)
+    base = os.path.basename(volume.first.file.path)
+    for ext in (".gz", ".dcm", ".ima", ".dicom"):
+        if base.lower().endswith(ext):
+            base = base[:-len(ext)]
+    values = {
+        "a": text("ReceiveCoilName"),
+        "b": base,
+        "c": text("ImageComments"),
+        "d": text("SeriesDescription"),
+        "e": str(echo if echo is not None else 1),
+        "f": _folder_name(src),
+        "g": text("AccessionNumber"),
+        "i": text("PatientID"),
+        "j": text("SeriesInstanceUID"),
+        "k": text("StudyInstanceUID"),
+        "l": text("PerformedProcedureStepDescription"),
+        "m": _SHORT_VENDOR.get(vendor, "NA"),
+        "n": text("PatientName"),
+        "o": str(ds.get("SOPInstanceUID", "") or ""),
+        "p": text("ProtocolName") or text("SeriesDescription"),  # as dcm2niix
+        "q": text("ScanningSequence"),
+        "r": number("InstanceNumber"),
+        "s": number("SeriesNumber"),
+        "t": stamp,
+        "u": number("AcquisitionNumber"),
+        "v": vendor if vendor in _SHORT_VENDOR else "NA",
+        "x": text("StudyID"),
+        "z": text("SequenceName"),
+    }
+    return {key: value[:_MAX_FIELD] for key, value in values.items()}
+
+
+def output_stem(volume, pattern="%p_%s", src=""):
+    """The output name of a volume, relative to the output folder, without
+    extension (and before any collision letter).
+
+    Parameters
+    ----------
+    volume : medfast.dicom.series.Volume
+    pattern : str
+        dcm2niix ``-f`` pattern (:data:`PLACEHOLDERS`); ``/`` separates
+        sub-folders.
+    src : str
+        The input path (for ``%f``).
+
+    Returns
+    -------
+    list of str
+        The folder components and, last, the file name stem: each one
+        sanitised (:func:`sanitize`; header values cut to 64 characters as
+        dcm2niix does), at most 230 characters, never empty,
+        ``.`` or ``..``.  The volume's split suffix (``_e2``, ``_ph``,
+        ``_fieldmaphz``...) ends the stem; ``_eN`` is left out when the
+        pattern holds ``%e``.
+    """
+    components = _parse_pattern(pattern)
+    fields = _fields(volume, src)
+    suffix = volume.suffix or ""
+    if any(t[0] == "field" and t[1] == "e" for c in components for t in c):
+        suffix = re.sub(r"_e\d+", "", suffix)
+    out = []
+    for index, tokens in enumerate(components):
+        parts = []
+        for token in tokens:
+            if token[0] == "text":
+                parts.append(token[1])
+                continue
+            value = fields[token[1]]
+            if token[2] and value.isdigit():
+                value = value.zfill(token[2])
+            parts.append(value)
+        last = index == len(components) - 1
+        name = sanitize("".join(parts) + (suffix if last else ""))
+        if name.strip("_") == "":
+            name = sanitize(_FALLBACK + "_" + volume_name(volume)) if last else _FALLBACK
+        if len(name) > _MAX_STEM:
+            keep = sanitize(suffix) if last else ""
+            name = name[:_MAX_STEM - len(keep)] + keep
+        out.append(name)
+    return out
+
+
+# --------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------
+def _inside(path, root):
+    return os.path.commonpath([os.path.realpath(path), root]) == root
+
+
+def _make_folders(root, components, created):
+    """Create the sub-folders of a name below `root` (appending the new ones
+    to `created`); refuse any that resolves outside it (e.g. through a
+    symbolic link)."""
+    folder = root
+    for part in components:
+        folder = os.path.join(folder, part)
+        if os.path.lexists(folder) and not os.path.isdir(folder):
+            raise ValueError(f"{folder} exists and is not a folder")
+        if not _inside(folder, root):
+            raise ValueError(f"{folder} leads outside the output folder {root}")
+        if not os.path.lexists(folder):
+            os.mkdir(folder)
+            created.append(folder)
+    return folder
+
+
+def _remove_empty(folders):
+    for folder in reversed(folders):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
+
+
+def _free_base(folder, stem, reserved):
+    """folder/stem, or with dcm2niix's 'a'..'z' suffix when a file of that
+    name (any extension) exists or was given to another volume."""
+    for letter in [""] + list(string.ascii_lowercase):
+        base = os.path.join(folder, stem + letter)
+        if base in reserved:
+            continue
+        if any(os.path.lexists(base + ext) for ext in _EXTENSIONS):
+            continue
+        return base
+    raise ValueError(f"too many files named {stem}* in {folder} (a to z taken)")
+
+
+def _write_text(path, text):
+    with atomic_write(path) as f:
+        f.write(text.encode("utf-8"))
+
+
+def _numbers(values):
+    return " ".join(f"{float(v):g}" for v in values) + "\n"
+
+
+def _nifti_fields(img):
+    """NIfTI header fields dcm2niix sets: units (mm, s), TR as the 4th
+    voxel size of 4-D images, and the frequency/phase/slice axes."""
+    fields = {"xyzt_units": 10}
+    tr = img.meta.get("RepetitionTime")
+    if img.ndim == 4 and tr:
+        fields["pixdim"] = [0.0, 0.0, 0.0, 0.0, float(tr), 0.0, 0.0, 0.0]
+    direction = img.meta.get("InPlanePhaseEncodingDirectionDICOM")
+    if direction in ("ROW", "COL"):
+        phase, freq = (1, 2) if direction == "ROW" else (2, 1)
+        fields["dim_info"] = freq | (phase << 2) | (3 << 4)
+    return fields
+
+
+def _write_volume(img, volume, base, compress, sidecar, anonymize):
+    """Write one volume's files; on any error remove those already written."""
+    written = []
+    try:
+        nifti = base + (".nii.gz" if compress else ".nii")
+        meta = dict(img.meta)
+        meta["nifti"] = _nifti_fields(img)
+        save(Image(img.array, img.affine, meta), nifti)
+        written.append(nifti)
+        json_path = bval = bvec = None
+        if sidecar:
+            fields = bids_sidecar(volume)
+            if anonymize:
+                fields = _drop_identifying(fields)
+            from .. import __version__
+            fields["ConversionSoftware"] = "medfast"
+            fields["ConversionSoftwareVersion"] = __version__
+            json_path = base + ".json"
+            _write_text(json_path, json.dumps(fields, indent="\t", allow_nan=False) + "\n")
+            written.append(json_path)
+        if "bvals" in img.meta and "bvecs" in img.meta:
+            bval, bvec = base + ".bval", base + ".bvec"
+            _write_text(bval, _numbers(img.meta["bvals"]))
+            written.append(bval)
+            columns = list(zip(*img.meta["bvecs"]))
+            _write_text(bvec, "".join(_numbers(c) for c in columns))
+            written.append(bvec)
+    except BaseException:
+        for path in written:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        raise
+    return Output(nifti, json_path, bval, bvec, volume_name(volume), tuple(img.shape))
+
+
+def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=True):
+    """Convert every DICOM volume under a folder to NIfTI, as dcm2niix does.
+
+    Parameters
+    ----------
+    src : str or os.PathLike
+        A folder (searched recursively) or one DICOM file.
+    dst : str or os.PathLike
+        Output folder; created if missing.  Nothing is written outside it.
+    pattern : str, optional
+        Output name, dcm2niix's ``-f`` pattern (default ``'%p_%s'``:
+        protocol name and series number); see :data:`PLACEHOLDERS`.  ``/``
+        in the pattern makes sub-folders (``'%n/%p_%s'``); ``/`` and other
+        unsafe characters in header values never do (see :func:`sanitize`).
+        Volumes split from one series get dcm2niix's suffixes (``_e2``,
+        ``_ph``, ``_fieldmaphz``...).  A name already taken (by an existing
+        file or another volume) gets ``a``, ``b``, ... appended.
+    compress : bool, optional
+        ``.nii.gz`` (default) or ``.nii``.
+    sidecar : bool, optional
+        Write the BIDS JSON sidecar (``name.json``, see
+        :func:`medfast.dicom.sidecar.bids_sidecar`).
+    anonymize : bool, optional
+        Leave identifying fields out of the sidecar (patient name, ID, birth
+        date, sex, weight, UIDs, acquisition date...), as dcm2niix's
+        default ``-ba y`` does.  ``%n``/``%i`` in `pattern` still use them.
+
+    Returns
+    -------
+    ConvertResult
+        A list of the NIfTI files written (one per volume), with
+        ``.outputs`` (all files, volume by volume: the sidecar and, for
+        diffusion series, ``.bval``/``.bvec`` in FSL's convention),
+        ``.failed`` (volumes that could not be converted, with the reason)
+        and ``.skipped`` (input files holding no volume).
+
+    Raises
+    ------
+    FileNotFoundError
+        If `src` does not exist.
+    ValueError
+        If `src` holds no DICOM volume (nothing is written, `dst` is not
+        created), if no volume could be converted, or if `pattern` is not
+        valid (absolute, ``..``, unknown placeholder).
+
+    Notes
+    -----
+    Each file is written atomically (a temporary file in the same folder,
+    renamed once complete).  A volume that fails (undecodable pixels, an
+    error while writing) leaves none of its files behind; the other volumes
+    are still converted and the failure is listed in ``.failed``.  Existing
+    files are never overwritten.
+
+    Examples
+    --------
+    >>> result = medfast.convert("exam/", "nifti/")  # doctest: +SKIP
+    >>> result.failed                                 # doctest: +SKIP
+    []
+    """
+    _parse_pattern(pattern)  # a bad pattern fails before anything is read
+    src = os.fspath(src)
+    dst = os.fspath(dst)
+    found, skipped = volumes(src)
+    if not found:
+        raise _no_volume_error(src, skipped)
+    if os.path.lexists(dst) and not os.path.isdir(dst):
+        raise ValueError(f"{dst}: exists and is not a folder")
+    created = []  # folders made here, removed again if nothing is converted
+    missing, folder = [], os.path.abspath(dst)
+    while not os.path.lexists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    os.makedirs(dst, exist_ok=True)
+    created.extend(reversed(missing))
+    root = os.path.realpath(dst)
+    outputs, failed, reserved = [], [], set()
+    for volume in found:
+        name = volume_name(volume)
+        try:
+            img = to_image(volume)
+            *folders, stem = output_stem(volume, pattern, src)
+            folder = _make_folders(root, folders, created)
+            base = _free_base(folder, stem, reserved)
+            if not _inside(os.path.dirname(base), root):
+                raise ValueError(f"{base} leads outside the output folder {root}")
+            reserved.add(base)
+            outputs.append(_write_volume(img, volume, base, compress, sidecar, anonymize))
+        except Exception as exc:  # one bad volume must not stop the others
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            if not isinstance(exc, (ValueError, OSError)):
+                reason = f"{type(exc).__name__}: {reason}"
+            failed.append(Failure(name, reason))
+    if not outputs:
+        _remove_empty(created)
+        raise ValueError(f"{src}: no volume could be converted ("
+                         + "; ".join(str(f) for f in failed[:3])
+                         + ("; ..." if len(failed) > 3 else "") + ")")
+    return ConvertResult(outputs, failed, skipped)
