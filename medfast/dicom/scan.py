@@ -103,6 +103,17 @@ def _sort_key(volume):
     return (number, volume.first.series_uid, volume.suffix)
 
 
+def _distinct_tails(uids):
+    """The shortest ends (4 characters at least, dots left out) that tell
+    the UIDs apart: {uid: tail}."""
+    plain = {uid: uid.replace(".", "") for uid in uids}
+    for n in range(4, max(len(p) for p in plain.values()) + 1):
+        tails = {uid: p[-n:] for uid, p in plain.items()}
+        if len(set(tails.values())) == len(tails):
+            return tails
+    return {uid: uid for uid in uids}
+
+
 def volumes(path):
     """Every volume under `path`, sorted by series number, and the skipped
     files."""
@@ -113,11 +124,12 @@ def volumes(path):
         # (Fix: count the distinct series UIDs behind a name, not the
         # volumes, so the UID tail is added only where it tells series apart.)
         uids.setdefault(_base_name(v), set()).add(v.first.series_uid)
+    tails = {base: _distinct_tails(group) for base, group in uids.items() if len(group) > 1}
     for v in found:
         # Two series with one number (two scanners' exams in one folder):
         # the end of the series UID tells them apart.
         base = _base_name(v)
-        v.name = base if len(uids[base]) == 1 else f"{base}_{v.first.series_uid[-6:]}"
+        v.name = base if base not in tails else f"{base}_{tails[base][v.first.series_uid]}"
     # Fix: one series split into volumes that no suffix tells apart
     # (different orientation, matrix or pixel spacing) got one name twice,
     # so series=NAME could not pick either: number them _1, _2... in their
