@@ -16,6 +16,7 @@ import os
 import numpy as np
 
 from . import values
+from .fastheader import FastPathUnavailable, read_header_fast
 
 # Transfer syntaxes whose pixel data are stored raw ("native"):
 # implicit VR little, explicit VR little, explicit VR big endian.
@@ -88,30 +89,43 @@ def read_header(path):
         When the file is not DICOM, is truncated inside its header or
         cannot be read; the message says which.
     """
-    pydicom = _pydicom()
     gz = path.lower().endswith(".gz")
     try:
         if gz:
-            fp = io.BytesIO(_open_bytes(path))
+            data = _open_bytes(path)
         else:
-            fp = open(path, "rb")
+            with open(path, "rb") as f:
+                data = f.read(132)
+                if _looks_like_dicom(data):
+                    data += f.read()
     except OSError as exc:
         raise NotDicomError(f"cannot read ({exc.strerror or exc})") from None
-    with fp:
-        head = fp.read(132)
-        if not _looks_like_dicom(head):
-            raise NotDicomError("not a DICOM file (no 'DICM' marker)")
-        fp.seek(0)
-        try:
-            ds = pydicom.dcmread(fp, stop_before_pixels=True,
-                                 force=head[128:132] != b"DICM")
-        except Exception as exc:  # pydicom raises many kinds on bad bytes
-            raise NotDicomError(f"unreadable DICOM header ({type(exc).__name__}: {exc})") from None
-        offset = None if gz else fp.tell()
+    if not _looks_like_dicom(data[:132]):
+        raise NotDicomError("not a DICOM file (no 'DICM' marker)")
+    try:
+        # The Cython element walker: same data set as pydicom's, ~10x faster.
+        ds, offset = read_header_fast(data, filename=path)
+    except FastPathUnavailable:
+        ds, offset = _read_header_pydicom(data, path)
+    if gz:
+        offset = None
     if "TransferSyntaxUID" not in ds.file_meta:
         # A raw data set without file meta: pydicom guessed the encoding.
         offset = None
     return DicomFile(path, ds, offset)
+
+
+def _read_header_pydicom(data, path):
+    """pydicom's reader: for what the fast path declines (deflate, odd
+    encodings, damaged files, whose error pydicom then names)."""
+    pydicom = _pydicom()
+    fp = io.BytesIO(data)
+    try:
+        ds = pydicom.dcmread(fp, stop_before_pixels=True, force=data[128:132] != b"DICM")
+    except Exception as exc:  # pydicom raises many kinds on bad bytes
+        raise NotDicomError(f"unreadable DICOM header ({type(exc).__name__}: {exc})") from None
+    ds.filename = path
+    return ds, fp.tell()
 
 
 def transfer_syntax(ds):
