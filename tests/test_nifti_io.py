@@ -199,18 +199,53 @@ def test_output_is_standard_gzip(tmp_path):
         assert f.read() == (tmp_path / "a.nii").read_bytes()
 
 
-def test_threaded_compression(tmp_path, monkeypatch):
-    monkeypatch.setattr(_gzip, "THREADED_MIN_BYTES", 1)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_blocked_gzip_members(tmp_path, monkeypatch, threads):
+    """Files are written as several gzip members (MF subfield: compressed
+    size) that every gzip reader reads as one stream, and medfast reads
+    them member by member, in threads."""
+    monkeypatch.setattr(_gzip, "MEMBER_BYTES", 5000)
+    monkeypatch.setattr(_gzip, "THREADS", threads)
     img = Image(_data((40, 41, 42), np.int16), AFFINE)
     medfast.save(img, tmp_path / "a.nii.gz")
+    medfast.save(img, tmp_path / "a.nii")
+    data = (tmp_path / "a.nii.gz").read_bytes()
+    members = _gzip._members(data)
+    expected = (tmp_path / "a.nii").read_bytes()
+    assert len(members) == -(-len(expected) // 5000)
+    assert gzip.decompress(data) == expected                     # zlib: one stream
     assert np.array_equal(np.asanyarray(nib.load(tmp_path / "a.nii.gz").dataobj), img.array)
+    assert bytes(_gzip.decompress(data)) == expected
+    calls = []
+    real = _gzip._inflate_member
+    monkeypatch.setattr(_gzip, "_inflate_member", lambda *a: calls.append(1) or real(*a))
+    assert np.array_equal(medfast.load(tmp_path / "a.nii.gz").array, img.array)
+    assert len(calls) == len(members)                            # the blocked path ran
+    # A damaged member or trailer is an error, never wrong voxels.
+    start, end, _ = members[len(members) // 2]
+    for where in (start + (end - start) // 2, end, end + 5):      # data, CRC, size
+        bad = bytearray(data)
+        bad[where] ^= 0x55
+        with pytest.raises(_gzip.CorruptGzipError):
+            _gzip.decompress(bytes(bad))
+
+
+def test_blocked_gzip_empty_and_foreign():
+    import io
+    out = io.BytesIO()
+    _gzip.write(out, [])
+    assert gzip.decompress(out.getvalue()) == b""
+    assert len(_gzip.decompress(out.getvalue())) == 0
+    # An ordinary gzip stream (no MF subfield) takes the one-stream path.
+    plain = gzip.compress(b"abc" * 1000)
+    assert _gzip._members(plain) is None
+    assert bytes(_gzip.decompress(plain)) == b"abc" * 1000
 
 
 def test_stdlib_fallback_identical(tmp_path, monkeypatch):
     img = medfast.load(_write(tmp_path, _nib_image(_data((9, 10, 11, 3), np.int16), tr=2.0)))
     medfast.save(img, tmp_path / "isal.nii.gz")
     monkeypatch.setattr(_gzip, "igzip", None)
-    monkeypatch.setattr(_gzip, "igzip_threaded", None)
     medfast.save(img, tmp_path / "stdlib.nii.gz")
     _assert_same_file(tmp_path / "isal.nii.gz", tmp_path / "stdlib.nii.gz")
     for name in ("isal.nii.gz", "stdlib.nii.gz"):

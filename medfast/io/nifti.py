@@ -2,10 +2,11 @@
 
 nibabel does all the header logic (parsing, validation, qform/sform
 arithmetic, extensions); medfast does the bytes: a ``.nii.gz`` is read in one
-call, decompressed in one call (ISA-L's igzip when installed, see
-:mod:`medfast.io._gzip`) into a buffer that the returned array is a view of,
-and written as header bytes + data bytes through one gzip stream, to a
-temporary file that replaces the target only once complete.
+call and decompressed (ISA-L's igzip when installed, member by member in two
+threads for the blocked files medfast writes, see :mod:`medfast.io._gzip`)
+into a buffer that the returned array is a view of, and written as header
+bytes + data bytes through blocked gzip, to a temporary file that replaces
+the target only once complete.
 
 What ``meta`` holds after :func:`load` of a NIfTI file (plain Python values,
 so the dict can be copied, compared, pickled or dumped to JSON but for the
@@ -380,17 +381,7 @@ def save(img, path):
             for part in parts:
                 f.write(part)
             return
-        writer = _gzip.open_writer(f, sum(part.nbytes for part in parts))
-        try:
-            for part in parts:
-                writer.write(part)
-        except BaseException:
-            try:
-                writer.close()
-            except Exception:  # the first error is the one to report
-                pass
-            raise
-        writer.close()
+        _gzip.write(f, parts)
 
 
 def _as_parts(*buffers):
