@@ -1,14 +1,19 @@
-"""Synthetic DICOM series written with pydicom (importable by the tests).
+"""Synthetic MR acquisitions for the sidecar and converter tests.
 
 :func:`write_series` writes one classic (one file per slice) MR series with
-chosen geometry, header values and per-volume diffusion fields, so that the
-converter and the sidecar can be tested on inputs whose every value is known.
+chosen geometry, header values and per-volume diffusion fields, and
+:func:`write_enhanced` the same as one enhanced multi-frame file, so that
+the converter and the sidecar can be tested on inputs whose every value is
+known.  Both start from :func:`synthetic.base_dataset`, like the assembly
+tests' files.
 """
 import os
 
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+from pydicom.dataset import Dataset
+from pydicom.uid import MRImageStorage, generate_uid
+
+from synthetic import base_dataset
 
 
 def rotation(axis, degrees):
@@ -72,24 +77,13 @@ def write_series(folder, *, rows=6, cols=5, slices=4, volumes=1, series_number=7
     for t in range(volumes):
         for k in order:
             instance += 1
-            meta = FileMetaDataset()
-            meta.MediaStorageSOPClassUID = MRImageStorage
-            meta.MediaStorageSOPInstanceUID = generate_uid()
-            meta.TransferSyntaxUID = ExplicitVRLittleEndian
-            ds = Dataset()
-            ds.file_meta = meta
-            ds.SOPClassUID = MRImageStorage
-            ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-            ds.Modality = "MR"
+            ds = base_dataset(MRImageStorage, "MR", series_uid=series_uid,
+                              study_uid=study_uid, patient=("Doe^Jane", "PID0001"))
             ds.Manufacturer = "ACME Imaging"
-            ds.PatientName = "Doe^Jane"
-            ds.PatientID = "PID0001"
             ds.PatientBirthDate = "19700101"
             ds.PatientSex = "F"
             ds.StudyDate = "20240102"
             ds.StudyTime = "101112.5"
-            ds.SeriesInstanceUID = series_uid
-            ds.StudyInstanceUID = study_uid
             ds.SeriesNumber = series_number
             ds.InstanceNumber = instance
             ds.ProtocolName = "synthetic"
@@ -160,21 +154,10 @@ def write_enhanced(path, *, rows=6, cols=5, slices=4, volumes=1, series_number=2
     os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
     row_dir, col_dir = np.asarray(row_dir, float), np.asarray(col_dir, float)
     normal = np.cross(row_dir, col_dir)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ENHANCED_MR
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = ENHANCED_MR
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "MR"
+    ds = base_dataset(ENHANCED_MR, "MR", patient=("Doe^John", "PID0002"))
     ds.Manufacturer = "Canon_MEC"
-    ds.PatientName = "Doe^John"
-    ds.PatientID = "PID0002"
     ds.StudyDate, ds.StudyTime = "20240103", "090000"
     ds.AcquisitionDateTime = "20240103090102.250000"
-    ds.SeriesInstanceUID, ds.StudyInstanceUID = generate_uid(), generate_uid()
     ds.SeriesNumber = series_number
     ds.InstanceNumber = 1
     ds.ProtocolName = "enhanced synthetic"

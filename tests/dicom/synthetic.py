@@ -122,6 +122,26 @@ def ramp(n, rows=6, cols=8, dtype=np.int16, start=0, seed=None):
 # data sets and files
 
 
+def base_dataset(sop_class, modality, *, series_uid=None, study_uid=None,
+                 patient=("Synthetic^Phantom", "SYN001")):
+    """A data set with its file meta (explicit VR little endian), SOP class
+    and instance, modality, patient and study/series UIDs: what every
+    synthetic file starts from."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = modality
+    ds.PatientName, ds.PatientID = patient
+    ds.StudyInstanceUID = study_uid or generate_uid()
+    ds.SeriesInstanceUID = series_uid or generate_uid()
+    return ds
+
+
 def image_dataset(pixels, *, position, orientation=AXIAL, pixel_spacing=(1.0, 1.0),
                   modality="CT", series_uid=None, study_uid=None, series_number=1,
                   instance_number=1, slope=None, intercept=None, bits_stored=None,
@@ -145,24 +165,12 @@ def image_dataset(pixels, *, position, orientation=AXIAL, pixel_spacing=(1.0, 1.
     """
     pixels = np.asarray(pixels)
     assert pixels.ndim == 2 and pixels.dtype.kind in "iu", pixels.dtype
-    meta = FileMetaDataset()
-    sop_class = _SOP_CLASS.get(modality, SecondaryCaptureImageStorage)
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = modality
-    ds.PatientName = "Synthetic^Phantom"
-    ds.PatientID = "SYN001"
+    ds = base_dataset(_SOP_CLASS.get(modality, SecondaryCaptureImageStorage), modality,
+                      series_uid=series_uid, study_uid=study_uid)
     ds.StudyDate = "20240101"
     ds.StudyTime = "120000"
     ds.SeriesTime = "120000"
     ds.AcquisitionTime = f"1200{int(instance_number) % 60:02d}"
-    ds.StudyInstanceUID = study_uid or generate_uid()
-    ds.SeriesInstanceUID = series_uid or generate_uid()
     ds.FrameOfReferenceUID = frame_of_reference or generate_uid()
     ds.SeriesNumber = series_number
     ds.InstanceNumber = instance_number
@@ -296,19 +304,7 @@ def write_series(folder, stack, positions, *, orientation=AXIAL, pixel_spacing=(
 def non_image_dataset(modality, sop_class, series_uid=None, study_uid=None):
     """A header-only object (no Pixel Data): a structured report, an RT
     structure set..."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = modality
-    ds.PatientName = "Synthetic^Phantom"
-    ds.PatientID = "SYN001"
-    ds.StudyInstanceUID = study_uid or generate_uid()
-    ds.SeriesInstanceUID = series_uid or generate_uid()
+    ds = base_dataset(sop_class, modality, series_uid=series_uid, study_uid=study_uid)
     ds.SeriesNumber = 99
     ds.InstanceNumber = 1
     return ds
