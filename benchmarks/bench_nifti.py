@@ -30,6 +30,7 @@ import nibabel as nib
 import numpy as np
 
 import medfast
+from machine import cpu_model
 from medfast.io import _gzip
 from medfast.phantom import shepp_logan
 
@@ -49,17 +50,6 @@ def best(fn, n):
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(argv=None):

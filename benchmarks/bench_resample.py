@@ -47,6 +47,7 @@ import nibabel.processing
 import numpy as np
 
 import medfast
+from machine import cpu_model
 from medfast.phantom import shepp_logan
 
 try:
@@ -56,17 +57,6 @@ except ImportError:  # pragma: no cover - the SimpleITK rows are skipped
 
 SHAPE = (256, 256, 180)
 SPACING = (0.9, 0.9, 1.2)
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def rotation(axis, degrees):

@@ -2,6 +2,7 @@
 import os
 
 from . import nifti
+from ._paths import existing_path
 
 
 def load(path, **dicom_options):
@@ -28,9 +29,7 @@ def load(path, **dicom_options):
         For unsupported or corrupt files, and DICOM folders holding several
         volumes without ``series=`` (the message lists them).
     """
-    path = os.fspath(path)
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
+    path = existing_path(path)
     if os.path.isdir(path) or nifti.is_dicom_file(path):
         from ..dicom import load_dicom
         return load_dicom(path, **dicom_options)

@@ -29,6 +29,7 @@ import numpy as np
 from ..image import Image
 from . import _gzip
 from ._atomic import atomic_write
+from ._paths import existing_path
 
 __all__ = ["load", "save", "NIFTI_FIELDS"]
 
@@ -151,11 +152,7 @@ def load(path):
     >>> img.array.dtype, img.meta["nifti"]["pixdim"][4]      # doctest: +SKIP
     (dtype('int16'), 0.0)
     """
-    path = os.fspath(path)
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(2, "No such file or directory", path)
+    path = existing_path(path)
     if os.path.isdir(path):
         raise ValueError(f"{path}: is a folder; {_DICOM_HINT}")
     fmt, gz = _format(path)

@@ -30,6 +30,7 @@ import re
 import numpy as np
 
 from ..orientation import lps_to_ras_transform
+from ._paths import existing_path
 
 __all__ = ["load_transform"]
 
@@ -95,11 +96,7 @@ def load_transform(path):
     >>> T = medfast.load_transform("moving_to_fixed0GenericAffine.mat")  # doctest: +SKIP
     >>> out = medfast.resample(moving, like=fixed, transform=T)          # doctest: +SKIP
     """
-    path = os.fspath(path)
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(2, "No such file or directory", path)
+    path = existing_path(path)
     if os.path.isdir(path):
         raise ValueError(f"{path}: is a folder, not a transform file")
     with open(path, "rb") as f:

@@ -15,21 +15,16 @@ import pytest
 
 import medfast
 
-from dicom_data import qa_root
+from dicom_data import canonical, qa_root
 
 SETS = ["bits12", "enhanced", "nih", "siemens_orientation", "transfer_syntax"]
 _cache = {}
 
 
-def _canonical(array, affine):
-    img = nib.as_closest_canonical(nib.Nifti1Image(np.asarray(array), affine))
-    return np.asanyarray(img.dataobj), img.affine
-
-
 def _ours(name):
     if name not in _cache:
         images = medfast.load_dicom_all(qa_root() / name / "In")
-        _cache[name] = [(_canonical(img.array, img.affine), img) for img in images]
+        _cache[name] = [(canonical(img.array, img.affine), img) for img in images]
     return _cache[name]
 
 
@@ -42,7 +37,7 @@ def _same_values(ours, ref):
 
 def _check_matches(name, ref_path):
     ref = nib.load(ref_path)
-    ref_data, ref_affine = _canonical(np.asanyarray(ref.dataobj), ref.affine)
+    ref_data, ref_affine = canonical(np.asanyarray(ref.dataobj), ref.affine)
     seen = []
     for (data, affine), img in _ours(name):
         if data.shape != ref_data.shape:

@@ -37,7 +37,7 @@ from medfast.dicom.scan import volumes
 from medfast.dicom.sidecar import (IDENTIFYING_FIELDS, anonymize, bids_sidecar,
                                    diffusion_table, fsl_bvecs)
 
-from dicom_data import qa_root
+from dicom_data import canonical, qa_root
 from dicom_synth import oblique_orientation, write_enhanced, write_series
 
 SETS = ["bits12", "enhanced", "nih", "siemens_orientation", "transfer_syntax"]
@@ -62,11 +62,6 @@ NOT_MATCHED = {
 _cache = {}
 
 
-def _canonical(array, affine):
-    img = nib.as_closest_canonical(nib.Nifti1Image(np.asarray(array), affine))
-    return np.asanyarray(img.dataobj), img.affine
-
-
 def _ours(name):
     """[(canonical data, canonical affine, image, sidecar)] of a QA set."""
     if name not in _cache:
@@ -74,7 +69,7 @@ def _ours(name):
         out = []
         for volume in found:
             img = to_image(volume)
-            data, affine = _canonical(img.array, img.affine)
+            data, affine = canonical(img.array, img.affine)
             out.append((data, affine, img, bids_sidecar(volume)))
         _cache[name] = out
     return _cache[name]
@@ -82,7 +77,7 @@ def _ours(name):
 
 def _match(name, ref_nii, series_number):
     ref = nib.load(ref_nii)
-    data, affine = _canonical(np.asanyarray(ref.dataobj), ref.affine)
+    data, affine = canonical(np.asanyarray(ref.dataobj), ref.affine)
     scale = max(float(np.abs(data).max()), 1e-30)
     found = [(img, sidecar) for d, a, img, sidecar in _ours(name)
              if d.shape == data.shape and np.abs(a - affine).max() < 0.05
