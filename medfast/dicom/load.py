@@ -68,8 +68,7 @@ def _matches(volume, series):
         return volume_name(volume) == series.name
     name = volume_name(volume)
     if isinstance(series, int):
-        number = volume.first.file.dataset.get("SeriesNumber")
-        return number is not None and str(number) == str(series)
+        return volume.first.series_number == series
     series = str(series)
     return series in (name, volume.first.series_uid) or \
         series == str(volume.first.file.dataset.get("SeriesDescription", ""))
@@ -110,9 +109,9 @@ def load_dicom(path, series=None, *, correct_tilt=False):
     if not found:
         raise _no_volume_error(path, skipped)
     if series is not None:
-        found = [v for v in found if _matches(v, series)]
+        everything, found = found, [v for v in found if _matches(v, series)]
         if not found:
-            names = ", ".join(volume_name(v) for v in volumes(path)[0])
+            names = ", ".join(volume_name(v) for v in everything)
             raise ValueError(f"{path}: no series {series!r}; found: {names}")
     if len(found) > 1:
         listing = "\n".join(f"  {summary(v)}" for v in found)

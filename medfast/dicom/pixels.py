@@ -129,8 +129,8 @@ def _decode(volume, scaling):
             n = max(s.tile for s, _, _ in items) + 1
             pixels = siemens.mosaic_tiles(pixels, n, first.shape)
         if out is None:
-            dtype = scaling.dtype or (pixels.dtype if scaling.kind == "none" else pixels.dtype)
-            out = np.empty((len(grid), len(grid[0]), rows, cols), dtype)
+            out = np.empty((len(grid), len(grid[0]), rows, cols),
+                           scaling.dtype or pixels.dtype)
         elif scaling.dtype is None and pixels.dtype != out.dtype:
             out = out.astype(np.result_type(out.dtype, pixels.dtype))
         for s, t, k in items:

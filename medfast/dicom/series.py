@@ -202,5 +202,4 @@ def assemble(slices):
                 extra = f"_a{index + 1}" if len(stacks) > 1 else ""
                 volumes.append(Volume(grid, affine, problems + more, tilt,
                                       suffix + extra))
-    # dcm2niix suffixes only where needed: drop a lone split's suffix.
     return volumes

@@ -54,11 +54,6 @@ def _private_int(ds, creator, element):
         return None
 
 
-def is_mosaic(ds):
-    """True for a Siemens mosaic image."""
-    return "MOSAIC" in [str(v).upper() for v in ds.get("ImageType", [])]
-
-
 def mosaic_geometry(ds, csa):
     """Number of tiles, tile shape, first-slice position and slice normal.
 
