@@ -31,10 +31,15 @@ _NIFTI1_MAX_DIM = 32767
 _ORTHOGONAL_TOL = 1e-5
 
 
+#: Colour voxels (NIfTI RGB24, datatype 128): one (R, G, B) byte triplet
+#: per voxel, as nibabel reads them.
+RGB24 = np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1")])
+
+
 def _check_array(array):
     array = np.asanyarray(array)
-    if array.dtype.kind not in "biufc":
-        raise TypeError(f"array: dtype {array.dtype} is not a numeric type")
+    if array.dtype.kind not in "biufc" and array.dtype != RGB24:
+        raise TypeError(f"array: dtype {array.dtype} is not a numeric type (or RGB24)")
     if array.ndim not in (3, 4):
         raise ValueError(
             f"array must be 3-D (i, j, k) or 4-D (i, j, k, t), got {array.ndim}-D "

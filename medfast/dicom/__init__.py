@@ -1,7 +1,8 @@
 """DICOM series assembly: :func:`scan_dicom`, :func:`load_dicom`,
 :func:`load_dicom_all`.
 
-The path of a folder through it: :mod:`.reader` (one file's header) ->
+The path of a folder through it: :mod:`.scan` (files, in parallel) ->
+:mod:`.header` (one file's header, walked natively) ->
 :mod:`.slices` (its 2-D images, with vendor quirks from :mod:`.vendors`) ->
 :mod:`.series` (volumes: grouping, order, 4-D) -> :mod:`.geometry` (the RAS
 affine) + :mod:`.pixels` (decoding, rescaling) -> :class:`medfast.Image`.

@@ -16,9 +16,9 @@ import unicodedata
 from ..image import Image
 from ..io import save
 from ..io._atomic import atomic_write
-from .load import _no_volume_error, to_image
+from .load import _no_volume_error, image_and_sidecar
 from .scan import volume_name, volumes
-from .sidecar import _Header, _echo_number, _text, anonymize as _drop_identifying, bids_sidecar
+from .sidecar import _Header, _echo_number, _text, anonymize as _drop_identifying
 
 __all__ = ["convert", "ConvertResult", "Output", "Failure", "PLACEHOLDERS", "output_stem"]
 
@@ -236,11 +236,11 @@ def _fields(volume, src):
         "l": text("PerformedProcedureStepDescription"),
         "m": _SHORT_VENDOR.get(vendor, "NA"),
         "n": text("PatientName"),
-        "o": str(ds.get("SOPInstanceUID", "") or ""),
+        "o": str(ds.get("SOPInstanceUID") or ""),
         "p": text("ProtocolName") or text("SeriesDescription"),  # as dcm2niix
         "q": text("ScanningSequence"),
         "r": number("InstanceNumber"),
-        "s": number("SeriesNumber"),
+        "s": str(volume.series_number) if volume.series_number is not None else "",
         "t": stamp,
         "u": number("AcquisitionNumber"),
         "v": vendor if vendor in _SHORT_VENDOR else "NA",
@@ -368,7 +368,7 @@ def _nifti_fields(img):
     return fields
 
 
-def _write_volume(img, volume, base, compress, sidecar, anonymize):
+def _write_volume(img, fields, volume, base, compress, sidecar, anonymize):
     """Write one volume's files; on any error remove those already written."""
     written = []
     try:
@@ -379,7 +379,7 @@ def _write_volume(img, volume, base, compress, sidecar, anonymize):
         written.append(nifti)
         json_path = bval = bvec = None
         if sidecar:
-            fields = bids_sidecar(volume)
+            fields = dict(fields)
             if anonymize:
                 fields = _drop_identifying(fields)
             from .. import __version__
@@ -484,14 +484,15 @@ def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=Tr
     for volume in found:
         name = volume_name(volume)
         try:
-            img = to_image(volume)
+            img, fields = image_and_sidecar(volume)
             *folders, stem = output_stem(volume, pattern, src)
             folder = _make_folders(root, folders, created)
             base = _free_base(folder, stem, reserved)
             if not _inside(os.path.dirname(base), root):
                 raise ValueError(f"{base} leads outside the output folder {root}")
             reserved.add(base)
-            outputs.append(_write_volume(img, volume, base, compress, sidecar, anonymize))
+            outputs.append(_write_volume(img, fields, volume, base, compress, sidecar,
+                                         anonymize))
         except Exception as exc:  # one bad volume must not stop the others
             reason = " ".join(str(exc).split()) or type(exc).__name__
             if not isinstance(exc, (ValueError, OSError)):

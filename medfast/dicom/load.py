@@ -9,7 +9,14 @@ from .sidecar import bids_sidecar, diffusion_table
 
 
 def to_image(volume, correct_tilt=False):
-    """The :class:`medfast.Image` of an assembled volume.
+    """The :class:`medfast.Image` of an assembled volume (see
+    :func:`image_and_sidecar`)."""
+    return image_and_sidecar(volume, correct_tilt)[0]
+
+
+def image_and_sidecar(volume, correct_tilt=False):
+    """The :class:`medfast.Image` of an assembled volume, and its BIDS
+    sidecar fields (built once, for both).
 
     Parameters
     ----------
@@ -20,20 +27,22 @@ def to_image(volume, correct_tilt=False):
 
     Returns
     -------
-    Image
+    image : Image
         ``meta`` holds the BIDS sidecar fields (:func:`.sidecar.bids_sidecar`),
         ``bvals``/``bvecs`` for diffusion series
         (:func:`.sidecar.diffusion_table`) and the DICOM files used.
+    sidecar : dict
     """
     array, scaling = volume_pixels(volume)
     try:
-        meta = bids_sidecar(volume)
+        sidecar = bids_sidecar(volume)
     except Exception as exc:
         # Fix: a corrupt header element (pydicom converts lazily) raised
         # NotImplementedError/TypeError... from deep inside the sidecar:
         # name the file whose header is read.
         raise ValueError(f"{volume.first.file.path}: unreadable DICOM header element "
                          f"({type(exc).__name__}: {str(exc)[:200]})") from None
+    meta = dict(sidecar)
     meta["dicom_series"] = volume_name(volume)
     meta["dicom_files"] = volume.files
     meta["dicom_scaling"] = scaling
@@ -51,7 +60,7 @@ def to_image(volume, correct_tilt=False):
         img = resample(img, shape=img.spatial_shape, affine=untilted_affine(img.affine),
                        order="linear", dtype=img.dtype if img.dtype.kind == "f" else "float32")
         img.meta["GantryTiltCorrected"] = True
-    return img
+    return img, sidecar
 
 
 def _no_volume_error(path, skipped):
@@ -68,10 +77,9 @@ def _matches(volume, series):
         return volume_name(volume) == series.name
     name = volume_name(volume)
     if isinstance(series, int):
-        return volume.first.series_number == series
+        return volume.series_number == series
     series = str(series)
-    return series in (name, volume.first.series_uid) or \
-        series == str(volume.first.file.dataset.get("SeriesDescription", ""))
+    return series in (name, volume.first.series_uid, volume.first.description)
 
 
 def load_dicom(path, series=None, *, correct_tilt=False):

@@ -1,30 +1,53 @@
 """Scan a folder: read every file's header once, keep the images, report
-the rest, and summarise the series found (:func:`scan_dicom`)."""
+the rest, and summarise the series found (:func:`scan_dicom`).
+
+Files are found recursively, following symbolic links to files and folders
+(a folder reached twice, e.g. through a link loop, is read once).  Headers
+are read by several threads: the file reads and the compiled header walk
+release the GIL.  The same image found in several files (equal
+SOPInstanceUID: a backup copy, a ``.dcm`` beside its ``.dcm.gz``) is used
+once; the other copies are reported as skipped duplicates.
+"""
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 import os
 
 import numpy as np
 
+from .._threads import resolve_threads
 from ..orientation import aff2axcodes
-from .reader import NotDicomError, list_files, read_header
+from .header import NotDicomError, read_header
 from .series import assemble
 from .slices import NotAVolume, file_slices
+
+_CHUNK = 64  # files per thread task: enough to amortise the scheduling
 
 
 @dataclass(frozen=True)
 class Skipped:
-    """A file that was not used, and why."""
+    """An input file (or some of its images) not used, and why."""
 
     path: str
     reason: str
 
+    def __str__(self):
+        return f"{self.path}: {self.reason}"
+
 
 class ScanResult(list):
-    """A list of :class:`SeriesInfo`, plus the files skipped (``.skipped``)."""
+    """A list of :class:`SeriesInfo`, plus the files not used.
+
+    Attributes
+    ----------
+    skipped : list of Skipped
+        Files not used, each with the reason: not DICOM, unreadable, no
+        image, a duplicate, or images a volume had to leave out (an
+        incomplete 4-D series, no position among placed slices).
+    """
 
     def __init__(self, series, skipped):
         super().__init__(series)
-        self.skipped = skipped
+        self.skipped = list(skipped)
 
 
 @dataclass(frozen=True)
@@ -58,8 +81,54 @@ class SeriesInfo:
         return text + "".join(f"\n  problem: {p}" for p in self.problems)
 
 
-def read_folder(path):
-    """Headers and slices of every DICOM file under `path`.
+def list_files(path):
+    """Every file under `path`, or `path` itself when it is a file.
+
+    Recursive and sorted; names starting with '.' are left out; symbolic
+    links are followed, each real folder is entered once (no loop).
+
+    Returns
+    -------
+    list of str
+    """
+    if not os.path.isdir(path):
+        return [path]
+    found, seen = [], set()
+    for root, dirs, files in os.walk(path, followlinks=True):
+        real = os.stat(root)
+        if (real.st_dev, real.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((real.st_dev, real.st_ino))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(os.path.join(root, f) for f in sorted(files) if not f.startswith("."))
+    return found
+
+
+def _read_one(path):
+    """(slices, skip reason or None) of one file."""
+    try:
+        return file_slices(read_header(path)), None
+    except (NotDicomError, NotAVolume) as exc:
+        return [], str(exc)
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except Exception as exc:  # an unforeseen oddity must not stop the scan
+        return [], f"unreadable DICOM header ({type(exc).__name__}: {str(exc)[:200]})"
+
+
+def _read_chunk(paths):
+    return [_read_one(p) for p in paths]
+
+
+def read_folder(path, threads=None):
+    """Slices of every DICOM file under `path`, and the files skipped.
+
+    Parameters
+    ----------
+    path : str
+    threads : int, optional
+        Threads reading headers (default: medfast's thread count).
 
     Returns
     -------
@@ -68,25 +137,47 @@ def read_folder(path):
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such file or folder")
+    files = list_files(path)
+    chunks = [files[i:i + _CHUNK] for i in range(0, len(files), _CHUNK)]
+    threads = min(resolve_threads(threads), max(1, len(chunks)))
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            results = [r for chunk in pool.map(_read_chunk, chunks) for r in chunk]
+    else:
+        results = _read_chunk(files)
     slices, skipped = [], []
-    for file in list_files(path):
-        try:
-            slices.extend(file_slices(read_header(file)))
-        except (NotDicomError, NotAVolume) as exc:
-            skipped.append(Skipped(file, str(exc)))
-        except Exception as exc:
-            # Fix: pydicom converts header elements lazily, so a corrupt
-            # element (an unknown VR, a length that does not fit its VR...)
-            # raised NotImplementedError/TypeError/... from deep inside the
-            # scan.  Such a file is skipped with the reason, like any other
-            # unreadable header.
-            skipped.append(Skipped(file, f"unreadable DICOM header ({type(exc).__name__}: "
-                                         f"{str(exc)[:200]})"))
-    return slices, skipped
+    for file, (found, reason) in zip(files, results):
+        if reason is not None:
+            skipped.append(Skipped(file, reason))
+        slices.extend(found)
+    slices, duplicates = _drop_duplicates(slices)
+    return slices, skipped + duplicates
+
+
+def _drop_duplicates(slices):
+    """Keep one slice per image: equal SOPInstanceUID, series, instance
+    number and echo (modified copies saved as new series are not copies),
+    frame and tile; the first file in path order is kept; report the files
+    whose images were copies."""
+    kept, first_path = [], {}
+    copies = {}
+    for s in slices:
+        if not s.sop_uid:
+            kept.append(s)
+            continue
+        key = (s.sop_uid, s.series_uid, s.series_number, s.instance, s.echo, s.frame, s.tile)
+        owner = first_path.setdefault(key, s.file.path)
+        if owner == s.file.path:
+            kept.append(s)
+        else:
+            copies.setdefault(s.file.path, owner)
+    skipped = [Skipped(path, f"duplicate of {owner} (same SOPInstanceUID)")
+               for path, owner in copies.items()]
+    return kept, skipped
 
 
 def _base_name(volume):
-    number = volume.first.series_number
+    number = volume.series_number
     base = str(number) if number is not None else volume.first.series_uid
     return base + volume.suffix
 
@@ -98,7 +189,7 @@ def volume_name(volume):
 
 
 def _sort_key(volume):
-    number = volume.first.series_number
+    number = volume.series_number
     number = float("inf") if number is None else number
     return (number, volume.first.series_uid, volume.suffix)
 
@@ -106,7 +197,7 @@ def _sort_key(volume):
 def _distinct_tails(uids):
     """The shortest ends (4 characters at least, dots left out) that tell
     the UIDs apart: {uid: tail}."""
-    plain = {uid: uid.replace(".", "") for uid in uids}
+    plain = {uid: uid.replace(".", "").replace(" ", "") for uid in uids}
     for n in range(4, max(len(p) for p in plain.values()) + 1):
         tails = {uid: p[-n:] for uid, p in plain.items()}
         if len(set(tails.values())) == len(tails):
@@ -114,80 +205,78 @@ def _distinct_tails(uids):
     return {uid: uid for uid in uids}
 
 
-def volumes(path):
-    """Every volume under `path`, sorted by series number, and the skipped
-    files."""
-    slices, skipped = read_folder(path)
+def volumes(path, threads=None):
+    """Every volume under `path`, sorted by series number, and the files
+    not used (skipped, or left out of a volume)."""
+    slices, skipped = read_folder(path, threads)
     found = sorted(assemble(slices), key=_sort_key)
     uids = {}
     for v in found:
-        # (Fix: count the distinct series UIDs behind a name, not the
-        # volumes, so the UID tail is added only where it tells series apart.)
+        # Count the distinct series UIDs behind a name, not the volumes, so
+        # the UID tail is added only where it tells series apart.
         uids.setdefault(_base_name(v), set()).add(v.first.series_uid)
     tails = {base: _distinct_tails(group) for base, group in uids.items() if len(group) > 1}
     for v in found:
-        # Two series with one number (two scanners' exams in one folder):
-        # the end of the series UID tells them apart.
+        # Two series with one number (two exams in one folder): the end of
+        # the series UID tells them apart.
         base = _base_name(v)
         v.name = base if base not in tails else f"{base}_{tails[base][v.first.series_uid]}"
-    # Fix: one series split into volumes that no suffix tells apart
-    # (different orientation, matrix or pixel spacing) got one name twice,
-    # so series=NAME could not pick either: number them _1, _2... in their
-    # (deterministic) sort order.
+    # One series split into volumes that no suffix tells apart: number them
+    # _1, _2... in their (deterministic) sort order.
     names = [v.name for v in found]
     seen = {}
     for v, name in zip(found, names):
         if names.count(name) > 1:
             seen[name] = seen.get(name, 0) + 1
             v.name = f"{name}_{seen[name]}"
-    return found, skipped
+    return found, skipped + _dropped_files(found)
 
 
-def _text(ds, keyword):
-    # Fix: a corrupt descriptive element (converted lazily by pydicom) must
-    # not stop the scan: it reads as empty.
-    try:
-        return str(ds.get(keyword, ""))
-    except Exception:
-        return ""
+def _dropped_files(found):
+    """Skipped entries for the images volumes left out (one per file)."""
+    out = {}
+    for v in found:
+        for s, reason in v.dropped:
+            out.setdefault(s.file.path, Skipped(s.file.path, f"series {volume_name(v)}: {reason}"))
+    return list(out.values())
 
 
 def summary(volume):
     """A :class:`SeriesInfo` for a volume."""
-    ds = volume.first.file.dataset
+    first = volume.first
     spacing = tuple(float(v) for v in np.sqrt((volume.affine[:3, :3] ** 2).sum(axis=0)))
     return SeriesInfo(
-        name=volume_name(volume), series_uid=volume.first.series_uid,
-        series_number=ds.get("SeriesNumber"),
-        description=_text(ds, "SeriesDescription"),
-        protocol=_text(ds, "ProtocolName"),
-        modality=_text(ds, "Modality"),
-        manufacturer=_text(ds, "Manufacturer"),
-        n_files=len(volume.files), shape=volume.shape, spacing=spacing,
-        orientation="".join(aff2axcodes(volume.affine)),
+        name=volume_name(volume), series_uid=first.series_uid,
+        series_number=volume.series_number, description=first.description,
+        protocol=first.protocol, modality=first.modality,
+        manufacturer=first.manufacturer, n_files=len(volume.files), shape=volume.shape,
+        spacing=spacing, orientation="".join(aff2axcodes(volume.affine)),
         is_4d=len(volume.shape) == 4, problems=tuple(volume.problems))
 
 
-def scan_dicom(path):
+def scan_dicom(path, *, threads=None):
     """Find the DICOM series under a folder, reading headers only.
 
     Parameters
     ----------
     path : str or os.PathLike
-        A folder (searched recursively) or one file.  Files that are not
-        DICOM, or hold no volume (reports, RT objects, localizers...), are
-        skipped and listed in ``.skipped`` with the reason.
+        A folder (searched recursively, symbolic links followed) or one
+        file.  Files that are not DICOM, hold no image (reports, RT objects,
+        spectroscopy...) or repeat an image already found are skipped and
+        listed in ``.skipped`` with the reason.
+    threads : int, optional
+        Threads reading headers (default: medfast's thread count).
 
     Returns
     -------
     ScanResult
         A list of :class:`SeriesInfo`, one per volume, sorted by series
-        number; ``.skipped`` lists the files not used.
+        number; ``.skipped`` lists the files not used, with the reason.
 
     Examples
     --------
     >>> for info in medfast.scan_dicom("exam/"):  # doctest: +SKIP
     ...     print(info)
     """
-    found, skipped = volumes(os.fspath(path))
+    found, skipped = volumes(os.fspath(path), threads)
     return ScanResult([summary(v) for v in found], skipped)

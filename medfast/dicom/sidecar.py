@@ -21,7 +21,6 @@ Conventions that differ from a plain copy of the headers:
 * Identifying fields (:data:`IDENTIFYING_FIELDS`) are included;
   :func:`anonymize` drops them, as dcm2niix's default ``-ba y`` does.
 """
-import datetime
 import gzip
 import math
 import re
@@ -29,6 +28,8 @@ import struct
 
 import numpy as np
 
+from .header import read_header
+from .values import clock as _clock, date_of, short_manufacturer, tm_seconds as _dicom_seconds
 from .vendors import siemens
 
 __all__ = ["bids_sidecar", "diffusion_table", "anonymize", "IDENTIFYING_FIELDS"]
@@ -39,13 +40,6 @@ IDENTIFYING_FIELDS = ("SeriesInstanceUID", "StudyInstanceUID", "ReferringPhysici
                       "StudyID", "PatientName", "PatientID", "AccessionNumber",
                       "PatientBirthDate", "PatientSex", "PatientWeight", "PatientAge",
                       "AcquisitionDateTime")
-
-# Manufacturer (0008,0070) -> dcm2niix's name, by the first letters as
-# dcm2niix matches them.
-_MANUFACTURERS = (("SI", "Siemens"), ("GE", "GE"), ("HI", "Hitachi"), ("ME", "Mediso"),
-                  ("PH", "Philips"), ("TO", "Toshiba"), ("CA", "Canon"), ("UI", "UIH"),
-                  ("UNITED", "UIH"), ("BR", "Bruker"))
-
 
 # --------------------------------------------------------------------------
 # Values
@@ -111,22 +105,6 @@ def _text(value):
     return text
 
 
-def _dicom_seconds(value):
-    """A DICOM TM value (HHMMSS.frac, or HH:MM:SS) in seconds after midnight."""
-    text = _text(value)
-    if not text:
-        return None
-    text = text.replace(":", "").strip()
-    match = re.fullmatch(r"(\d{2})(\d{2})?(\d{2})?(\.\d*)?", text)
-    if not match:
-        return None
-    hours, minutes, seconds, fraction = match.groups()
-    total = int(hours) * 3600 + int(minutes or 0) * 60 + int(seconds or 0)
-    if fraction and len(fraction) > 1:
-        total += float(fraction)
-    return float(total)
-
-
 def _split_datetime(value):
     """A DICOM DT value -> (YYYYMMDD, seconds after midnight) or (None, None)."""
     text = _text(value)
@@ -138,73 +116,53 @@ def _split_datetime(value):
     return text[:8], (_dicom_seconds(text[8:]) if len(text) > 8 else None)
 
 
-def _clock(seconds):
-    """Seconds after midnight -> 'HH:MM:SS.ffffff'."""
-    micro = int(round(seconds * 1e6))
-    hours, micro = divmod(micro, 3600 * 10**6)
-    minutes, micro = divmod(micro, 60 * 10**6)
-    return f"{hours:02d}:{minutes:02d}:{micro / 1e6:09.6f}"
-
-
 # --------------------------------------------------------------------------
 # Header access: top level, then the enhanced functional groups
 # --------------------------------------------------------------------------
-def _get(ds, key, default=None):
-    """``ds.get(key)``, but a corrupt element (pydicom converts elements on
-    first access and may raise) reads as absent: a sidecar field is never
-    worth failing a conversion."""
+def _get(header, key, default=None):
+    """``header.get(key)``, but a value that cannot be decoded reads as
+    absent: a sidecar field is never worth failing a conversion."""
     try:
-        value = ds.get(key, default)
+        value = header.get(key)
     except Exception:
         return default
     return default if value is None else value
 
 
-def _frame_groups(ds, frame):
-    """(per-frame item, shared item) of an enhanced file's frame, or ()."""
-    out = []
-    per_frame = _get(ds, "PerFrameFunctionalGroupsSequence")
-    if per_frame is not None and 0 <= frame < len(per_frame):
-        out.append(per_frame[frame])
-    shared = _get(ds, "SharedFunctionalGroupsSequence")
-    if shared:
-        out.append(shared[0])
-    return out
-
-
 def _in_groups(groups, keyword):
-    """`keyword` in the first item of any sequence of the functional groups
-    (per-frame before shared), or None."""
+    """`keyword` in the functional groups (per-frame before shared): in the
+    group itself or in the first item of one of its sequences, or None."""
     try:
-        return _search_groups(groups, keyword)
+        for group in groups:
+            value = group.get(keyword)
+            if value is not None and value != "":
+                return value
+            for _, items in group.sequences():
+                if items:
+                    value = items[0].get(keyword)
+                    if value is not None and value != "":
+                        return value
     except Exception:  # a corrupt element: as absent (see _get)
         return None
-
-
-def _search_groups(groups, keyword):
-    for group in groups:
-        if keyword in group:
-            return group[keyword].value
-        for element in group:
-            if element.VR != "SQ" or not element.value:
-                continue
-            item = element.value[0]
-            if keyword in item:
-                value = item[keyword].value
-                if value is not None and value != "":
-                    return value
     return None
 
 
 class _Header:
-    """Look-ups on the header of one slice (its file and, for enhanced files,
-    its frame's functional groups)."""
+    """Look-ups on the header of a volume's first slice: its file's top
+    level and, for enhanced files, its frame's functional groups.  The file
+    is read again here (one file per volume): slices keep no headers."""
 
     def __init__(self, s):
         self.slice = s
-        self.ds = s.file.dataset
-        self.groups = _frame_groups(self.ds, s.frame) if "PerFrameFunctionalGroupsSequence" \
-            in self.ds else []
+        self.ds = read_header(s.file.path).top
+        self.groups = []
+        if s.file.frames > 1 or "PerFrameFunctionalGroupsSequence" in self.ds:
+            frames = self.ds.sequence("PerFrameFunctionalGroupsSequence")
+            if 0 <= s.frame < len(frames):
+                self.groups.append(frames[s.frame])
+            shared = self.ds.item("SharedFunctionalGroupsSequence")
+            if shared is not None:
+                self.groups.append(shared)
         self._csa = None  # parsed on first use
 
     def get(self, keyword):
@@ -225,11 +183,11 @@ class _Header:
     def manufacturer(self):
         return _manufacturer(_get(self.ds, "Manufacturer"))
 
-    def private(self, group, creator, element):
-        """A private element's value, or None."""
+    def private(self, group, creator, element, vr=None):
+        """A private element's value (found by its creator), or None."""
         try:
-            return self.ds.private_block(group, creator)[element].value
-        except Exception:  # absent, or corrupt
+            return self.ds.private(group, creator, element, vr=vr)
+        except Exception:  # corrupt
             return None
 
 
@@ -242,14 +200,7 @@ def _csa(ds):
 
 
 def _manufacturer(value):
-    text = _text(value)
-    if not text:
-        return None
-    upper = text.upper()
-    for prefix, name in _MANUFACTURERS:
-        if upper.startswith(prefix):
-            return name
-    return text
+    return short_manufacturer(value) or None
 
 
 def _siemens_xa_private(header, element, creator="SIEMENS MR SDI 02", shared=False):
@@ -260,13 +211,15 @@ def _siemens_xa_private(header, element, creator="SIEMENS MR SDI 02", shared=Fal
     if shared and len(header.groups) < 2:
         return None
     for group in groups:
-        for seq in group:
-            if not (seq.tag.is_private and seq.VR == "SQ" and seq.value):
+        for tag, items in group.sequences():
+            if not (tag >> 16) & 1 or not items:
                 continue
             try:
-                return seq.value[0].private_block(0x0021, creator)[element].value
-            except (KeyError, ValueError):
-                continue
+                value = items[0].private(0x0021, creator, element)
+            except Exception:  # corrupt
+                value = None
+            if value is not None:
+                return value
     return None
 
 
@@ -464,32 +417,19 @@ def _ge_slice_times(volume, header, tr):
 
 
 def _frame_times(volume):
-    """Enhanced files: FrameAcquisitionDateTime of each slice (seconds,
-    relative to the first day seen: an acquisition may cross midnight)."""
-    stamps = []
-    for s in volume.grid[0]:
-        groups = _frame_groups(s.file.dataset, s.frame)
-        value = _in_groups(groups[:1], "FrameAcquisitionDateTime") if groups else None
-        date, seconds = _split_datetime(value)
-        if seconds is None:
-            return None
-        try:
-            day = datetime.date(int(date[:4]), int(date[4:6]), int(date[6:])).toordinal()
-        except ValueError:
-            return None
-        stamps.append((day, seconds))
-    first = min(day for day, _ in stamps)
-    return [(day - first) * 86400.0 + seconds for day, seconds in stamps]
+    """Enhanced files: FrameAcquisitionDateTime of each slice (seconds)."""
+    times = [s.time for s in volume.grid[0]]
+    return None if any(t is None for t in times) else times
 
 
 def _classic_times(volume):
     """Classic files: TriggerTime (ms) where it varies between slices, else
     AcquisitionTime, of each slice (seconds)."""
     slices = volume.grid[0]
-    triggers = [_number(_get(s.file.dataset, "TriggerTime")) for s in slices]
+    triggers = [s.trigger for s in slices]
     if all(t is not None for t in triggers) and len(set(triggers)) > 1:
         return [t / 1000.0 for t in triggers]
-    times = [_dicom_seconds(_get(s.file.dataset, "AcquisitionTime")) for s in slices]
+    times = [s.time for s in slices]
     if all(t is not None for t in times) and len(set(times)) > 1:
         return times
     return None
@@ -499,8 +439,8 @@ def _siemens_protocol(ds):
     """The ASCCONV part of the Siemens CSA series header (0029,xx20) as
     {key: value text}."""
     try:
-        raw = ds.private_block(0x0029, "SIEMENS CSA HEADER")[0x20].value
-    except Exception:  # absent or corrupt
+        raw = ds.private(0x0029, "SIEMENS CSA HEADER", 0x20, vr="OB")
+    except Exception:  # corrupt
         return {}
     if not isinstance(raw, (bytes, bytearray)):
         return {}
@@ -552,8 +492,7 @@ def _mosaic_times(volume, header, tr):
     if len(candidates) > 1:
         candidates.insert(0, candidates.pop(1))
     for t in candidates:
-        times = (_csa(volume.grid[t][0].file.dataset) if t else header.csa).get(
-            "MosaicRefAcqTimes")
+        times = volume.grid[t][0].mosaic_times
         if not times or len(times) < max(tiles) + 1:
             continue
         try:
@@ -583,8 +522,7 @@ def _slice_timing(volume, header, tr):
         times = _ge_slice_times(volume, header, tr)
         if times is not None:
             return times
-    enhanced = "PerFrameFunctionalGroupsSequence" in first.file.dataset
-    times = _frame_times(volume) if enhanced else _classic_times(volume)
+    times = _frame_times(volume) if first.file.frames > 1 else _classic_times(volume)
     if times is None:
         return None
     low = min(times)
@@ -598,27 +536,11 @@ def _slice_timing(volume, header, tr):
 # Echo
 # --------------------------------------------------------------------------
 def _echo_number(header):
-    value = _get(header.ds, "EchoNumbers")
-    if value is None and header.groups:
-        private = _get(header.groups[0], (0x2005, 0x140F))
-        if private is not None and private.value:
-            value = _get(private.value[0], "EchoNumbers")
-    number = _number(value)
-    return int(number) if number is not None else None
+    return header.slice.echo
 
 
 def _multi_echo(volume, header):
-    if re.search(r"_e\d", volume.suffix or ""):
-        return True
-    per_frame = _get(header.ds, "PerFrameFunctionalGroupsSequence")
-    if per_frame is None:
-        return False
-    echoes = set()
-    for item in per_frame:
-        private = _get(item, (0x2005, 0x140F))
-        if private is not None and private.value:
-            echoes.add(_number(_get(private.value[0], "EchoNumbers")))
-    return len(echoes - {None}) > 1
+    return bool(re.search(r"_e\d", volume.suffix or ""))
 
 
 # --------------------------------------------------------------------------
@@ -641,14 +563,11 @@ def _acquisition_time(volume, header):
     date, seconds = _split_datetime(_get(header.ds, "AcquisitionDateTime"))
     if seconds is not None:
         return date, seconds
-    date = _text(_get(header.ds, "AcquisitionDate"))
-    times = [_dicom_seconds(_get(s.file.dataset, "AcquisitionTime")) for s in volume.grid[0]]
-    times = [t for t in times if t is not None]
-    if not times and header.groups:
-        date, seconds = _split_datetime(_in_groups(header.groups[:1],
-                                                   "FrameAcquisitionDateTime"))
-        return date, seconds
-    return date, (min(times) if times else None)
+    times = [s.time for s in volume.grid[0] if s.time is not None]
+    if not times:
+        return None, None
+    start = min(times)
+    return date_of(start) or _text(_get(header.ds, "AcquisitionDate")), start % 86400
 
 
 def bids_sidecar(volume):
@@ -792,36 +711,14 @@ def anonymize(sidecar):
 # Diffusion
 # --------------------------------------------------------------------------
 def _diffusion_of_slice(s):
-    """(b-value, LPS gradient direction or None) of one slice, or None."""
-    header = _Header(s)
-    ds = header.ds
-    if header.groups:
-        for group in header.groups:
-            seq = _get(group, "MRDiffusionSequence")
-            if not seq:
-                continue
-            item = seq[0]
-            bvalue = _number(_get(item, "DiffusionBValue"))
-            if bvalue is None:
-                continue
-            direction = None
-            directions = _get(item, "DiffusionGradientDirectionSequence")
-            if directions:
-                direction = _get(directions[0], "DiffusionGradientOrientation")
-            if str(_get(item, "DiffusionDirectionality", "")).upper() in ("ISOTROPIC", "NONE"):
-                direction = None
-            return bvalue, direction
-    bvalue = _number(_get(ds, "DiffusionBValue"))
-    if bvalue is not None:
-        return bvalue, _get(ds, "DiffusionGradientOrientation")
-    if header.manufacturer == "Siemens":
-        csa = header.csa
-        if csa.get("B_value"):
-            return _number(csa["B_value"][0]), csa.get("DiffusionGradientDirection")
-        bvalue = _number(header.private(0x0019, "SIEMENS MR HEADER", 0x0C))
-        if bvalue is not None:
-            return bvalue, header.private(0x0019, "SIEMENS MR HEADER", 0x0E)
-    return None
+    """(b-value, LPS gradient direction or None) of one slice, or None.
+
+    GE directions are in its logical axes, not the patient's: left out
+    (the b-values are kept)."""
+    if s.bvalue is None:
+        return None
+    gradient = None if s.isotropic or s.gradient_axes != "patient" else s.gradient
+    return s.bvalue, gradient
 
 
 def _direction(value):

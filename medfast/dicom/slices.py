@@ -2,148 +2,246 @@
 
 Every image a file holds becomes a :class:`Slice`: a classic file gives one,
 an enhanced multi-frame file one per frame (its per-frame functional groups
-override the shared ones), a Siemens mosaic one per tile.  After this step
-the assembly no longer cares where a slice came from.
+override the shared ones), a Siemens or United Imaging mosaic one per tile.
+A slice keeps only what assembly, pixel reading and the sidecar's per-slice
+fields need (a few dozen numbers and strings, never the header), so a folder
+of thousands of files stays small in memory.  After this step the assembly
+no longer cares where a slice came from.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from . import values
-from .vendors import philips, siemens
+from .header import NATIVE_SYNTAXES
+from .values import acquisition_seconds, datetime_seconds, floats, number, short_manufacturer
+from .vendors import ge, philips, siemens, uih
 
-# SOP classes that never hold image volumes.
-_NON_IMAGE_MODALITIES = {"SR", "RTSTRUCT", "RTPLAN", "RTRECORD", "PR", "KO",
-                         "REG", "SEG", "DOC", "RWV", "AU", "ECG"}
+# Modalities and SOP classes that never hold image volumes.
+_NON_IMAGE_MODALITIES = {"SR", "RTSTRUCT", "RTPLAN", "RTRECORD", "RTDOSE", "PR", "KO",
+                         "REG", "SEG", "DOC", "RWV", "AU", "ECG", "PLAN", "FID", "HD"}
+_NON_IMAGE_SOP = {
+    "1.2.840.10008.1.3.10": "DICOMDIR (a directory of files)",
+    "1.2.840.10008.5.1.4.1.1.66": "raw data",
+    "1.2.840.10008.5.1.4.1.1.4.2": "MR spectroscopy",
+    "1.2.840.10008.5.1.4.1.1.66.4": "segmentation (use medfast.load_seg)",
+    "1.3.12.2.1107.5.9.1": "Siemens non-image data (e.g. spectroscopy, physiological log)",
+}
 
 
 class NotAVolume(ValueError):
     """The file holds no image that can be part of a volume (skipped)."""
 
 
-@dataclass(eq=False)
-class Slice:
-    """One 2-D image and where it lies.
+@dataclass(slots=True, eq=False)
+class FileInfo:
+    """What a file's header says about its pixel data, and where they are.
 
-    Attributes
-    ----------
-    file : medfast.dicom.reader.DicomFile
-    frame : int
-        Frame index in the file (0 for single-frame files).
-    tile : int or None
-        Tile index in a Siemens mosaic.
-    position : (3,) ndarray
-        ImagePositionPatient (LPS, mm) of the first pixel.
-    orientation : (6,) ndarray
-        ImageOrientationPatient: row direction, then column direction.
-    normal : (3,) ndarray
-        Unit slice normal (for mosaics, the CSA SliceNormalVector's sign).
-    pixel_spacing : (2,) tuple
-        (between rows, between columns) in mm.
-    shape : (rows, cols)
-    slope, intercept : float
-        RescaleSlope, RescaleIntercept.
-    scale_slope : float or None
-        Philips private scale slope.
+    Shared by the slices of one file (frames, mosaic tiles).
     """
 
-    file: object
-    frame: int
-    tile: object
-    position: np.ndarray
-    orientation: np.ndarray
-    normal: np.ndarray
-    pixel_spacing: tuple
-    shape: tuple
-    slope: float
-    intercept: float
-    scale_slope: object
-    echo: object
-    image_type: tuple
-    acquisition: object
-    temporal: object
-    instance: object
-    series_uid: str
-    series_number: object
-    slice_spacing: object  # SpacingBetweenSlices or SliceThickness, mm
+    path: str
+    transfer_syntax: str
+    pixel_offset: object      # file offset of the raw pixel values, or None
+    pixel_length: object      # bytes; -1 when encapsulated (compressed)
+    little: bool
+    rows: int
+    columns: int
+    frames: int
+    bits_allocated: int
+    bits_stored: int
+    signed: bool
+    samples: int
+    planar: int
+    photometric: str
+    four_d: bool = False      # a multi-frame file whose frames repeat positions
+    stack_item: object = None  # which DimensionIndexValues item is the in-stack position
+
+    @property
+    def native(self):
+        """The pixels can be read straight from the file (uncompressed,
+        not gzipped, greyscale or colour of 8/16/32 bits)."""
+        return (self.pixel_offset is not None and self.transfer_syntax in NATIVE_SYNTAXES
+                and self.bits_allocated in (8, 16, 32))
 
 
-def _floats(value, n):
-    try:
-        out = np.array([float(v) for v in value], dtype=float)
-    except (TypeError, ValueError):
-        return None
-    return out if out.shape == (n,) and np.all(np.isfinite(out)) else None
+@dataclass(slots=True, eq=False)
+class Slice:
+    """One 2-D image, where it lies and what assembly needs to know of it.
+
+    Geometry is in DICOM patient coordinates (LPS, mm).  Times are seconds
+    after midnight (of the study day).
+    """
+
+    file: FileInfo
+    frame: int                   # frame in the file (0 for single-frame files)
+    tile: object                 # tile of a mosaic, or None
+    position: object             # (3,) ImagePositionPatient, or None (no geometry)
+    orientation: np.ndarray      # (6,) row then column direction cosines
+    normal: np.ndarray           # unit slice normal
+    pixel_spacing: tuple         # (between rows, between columns) mm
+    shape: tuple                 # (rows, columns)
+    slope: float = 1.0
+    intercept: float = 0.0
+    scale_slope: object = None   # Philips private MRScaleSlope
+    echo: object = None          # EchoNumbers
+    echo_time: object = None     # ms
+    repetition_time: object = None
+    flip_angle: object = None
+    image_type: tuple = ()
+    derived: bool = False
+    x_ray: bool = False          # dcm2niix's X-ray rule: Exposure given, no echo time
+    complex_kind: str = ""       # '', 'phase', 'real', 'imaginary', 'fieldmaphz'
+    acquisition: object = None
+    temporal: object = None
+    instance: object = None
+    series_uid: str = ""
+    series_number: object = None
+    study_uid: str = ""
+    study_time: object = None    # StudyDate/StudyTime as one number (never stacked across)
+    protocol: str = ""
+    description: str = ""        # SeriesDescription
+    modality: str = ""
+    manufacturer: str = ""       # dcm2niix's short vendor name ('Siemens', 'GE', ...)
+    sop_uid: str = ""
+    slice_spacing: object = None  # SpacingBetweenSlices or SliceThickness, mm
+    time: object = None          # acquisition time of this slice
+    trigger: object = None       # TriggerTime, ms
+    bvalue: object = None        # diffusion b-value, s/mm^2
+    gradient: object = None      # diffusion direction (LPS, unit) or None
+    isotropic: bool = False      # a derived isotropic (trace/ADC) diffusion image
+    dimension: tuple = ()        # DimensionIndexValues (enhanced)
+    order: tuple = ()            # vendor order of volumes (e.g. Philips b-value/gradient numbers)
+    split: tuple = ()            # vendor keys that keep volumes apart (hashable)
+    flip_rows: bool = False      # stored with rows reversed (GE reverse-polarity EPI)
+    stackable: bool = False      # may stack across series numbers (Siemens XA classic)
+    xa_classic: bool = False     # Siemens XA classic image (grouped by SeriesTime)
+    gradient_axes: str = "patient"  # 'logical' for GE (frequency, phase, slice)
+    mosaic_times: object = None  # Siemens MosaicRefAcqTimes of the file (ms), per tile
+    mosaic_columns: int = 0      # tiles per row of a mosaic or grid image
+    problems: tuple = field(default=())  # what was odd in this file, reported with the volume
 
 
-def _number(value, kind=float):
-    try:
-        return kind(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
+def _unit(orientation):
+    row, col = orientation[:3], orientation[3:]
+    return np.concatenate([row / np.linalg.norm(row), col / np.linalg.norm(col)])
 
 
-def _find(items, keyword, attribute):
-    """The first `attribute` of `keyword`'s first item in `items` (per-frame
-    group first, then shared group)."""
-    for item in items:
-        if item is None:
-            continue
-        seq = item.get(keyword)
-        if seq:
-            value = seq[0].get(attribute)
-            if value is not None:
-                return value
-    return None
-
-
-def _geometry_check(position, orientation, spacing, where):
-    if position is None or orientation is None:
-        raise NotAVolume(f"no image geometry{where} (ImagePositionPatient/"
-                         "ImageOrientationPatient missing)")
-    if spacing is None or np.any(spacing <= 0):
-        raise NotAVolume(f"no valid PixelSpacing{where}")
+def _check_geometry(position, orientation, spacing, where):
+    """Raise NotAVolume for geometry that cannot describe a plane."""
+    if spacing is not None and np.any(spacing <= 0):
+        raise NotAVolume(f"PixelSpacing is not positive{where}")
+    if orientation is None:
+        return
     row, col = orientation[:3], orientation[3:]
     if abs(np.linalg.norm(row) - 1) > 1e-2 or abs(np.linalg.norm(col) - 1) > 1e-2 \
             or abs(np.dot(row, col)) > 1e-2:
         raise NotAVolume(f"ImageOrientationPatient is not two orthonormal vectors{where}")
 
 
-def _unit(orientation):
-    row, col = orientation[:3], orientation[3:]
-    row = row / np.linalg.norm(row)
-    col = col / np.linalg.norm(col)
-    return np.concatenate([row, col])
-
-
 def _list(value):
     return [] if value is None else value if isinstance(value, list) else [value]
 
 
-def _common(ds):
-    echo = _list(values.get(ds, "EchoNumbers"))
+def _derived(image_type, sop_class):
+    """dcm2niix's isDerived: ImageType says DERIVED (or names a diffusion
+    map), or the SOP class is a derived object."""
+    text = "_" + "_".join(image_type) + "_"
+    return ("DERIVED" in image_type or any(f"_{k}_" in text for k in ("ADC", "TRACEW", "TRACE",
+                                                                       "FA"))
+            or sop_class.startswith("1.3.46.670589.11.0.0.12"))
+
+
+def _complex_kind(image_type, component):
+    """Phase, real or imaginary (never stacked with other images), from
+    ImageType or ComplexImageComponent; a real image whose ImageType names a
+    B0 map is a field map in Hz (dcm2niix's rule)."""
+    kinds = set(image_type) | {component}
+    if kinds & {"P", "PHASE"}:
+        return "phase"
+    if kinds & {"I", "IMAGINARY"}:
+        return "imaginary"
+    if kinds & {"R", "REAL"}:
+        text = "_".join(image_type)
+        return "fieldmaphz" if "B0" in text and "MAP" in text else "real"
+    return ""
+
+
+def _file_info(hfile, top):
+    rows, cols = number(top.get("Rows"), int), number(top.get("Columns"), int)
+    if not rows or not cols:
+        raise NotAVolume("no image (Rows/Columns missing or 0)")
+    bits = number(top.get("BitsAllocated"), int) or 16
+    samples = number(top.get("SamplesPerPixel"), int) or 1
+    frames = number(top.get("NumberOfFrames"), int) or 1
+    if frames < 1:
+        raise NotAVolume(f"NumberOfFrames is {frames}")
+    if hfile.pixel_tag is None:
+        raise NotAVolume("no Pixel Data element (missing, or the file is cut short)")
+    return FileInfo(
+        path=hfile.path, transfer_syntax=hfile.transfer_syntax,
+        pixel_offset=hfile.pixel_offset, pixel_length=hfile.pixel_length,
+        little=hfile.little, rows=rows, columns=cols, frames=frames, bits_allocated=bits,
+        bits_stored=number(top.get("BitsStored"), int) or bits,
+        signed=number(top.get("PixelRepresentation"), int) == 1, samples=samples,
+        planar=number(top.get("PlanarConfiguration"), int) or 0,
+        photometric=str(top.get("PhotometricInterpretation") or "MONOCHROME2").upper())
+
+
+def _common(top, info):
+    """The fields a file's top level gives every slice it holds."""
+    image_type = tuple(str(v).upper() for v in _list(top.get("ImageType")))
+    echo = _list(top.get("EchoNumbers"))
+    manufacturer = short_manufacturer(top.get("Manufacturer"))
+    date = top.get("StudyDate")
+    study_time = None
+    if date is not None or top.get("StudyTime") is not None:
+        study_time = datetime_seconds(date, top.get("StudyTime"))
+    sop_class = str(top.get("SOPClassUID") or "")
     return dict(
-        echo=_number(echo[0], int) if echo else None,
-        image_type=tuple(str(v).upper() for v in _list(values.get(ds, "ImageType"))),
-        acquisition=_number(values.get(ds, "AcquisitionNumber"), int),
-        temporal=_number(values.get(ds, "TemporalPositionIdentifier"), int),
-        instance=_number(values.get(ds, "InstanceNumber"), int),
-        series_uid=str(values.get(ds, "SeriesInstanceUID") or ""),
-        series_number=_number(values.get(ds, "SeriesNumber"), int),
+        echo=number(echo[0], int) if echo else None,
+        echo_time=number(top.get("EchoTime")),
+        repetition_time=number(top.get("RepetitionTime")),
+        flip_angle=number(top.get("FlipAngle")),
+        image_type=image_type,
+        derived=_derived(image_type, sop_class),
+        x_ray=top.get("Exposure") is not None and not number(top.get("EchoTime")),
+        complex_kind=_complex_kind(image_type, str(top.get("ComplexImageComponent") or "")),
+        acquisition=number(top.get("AcquisitionNumber"), int),
+        temporal=number(top.get("TemporalPositionIdentifier"), int),
+        instance=number(top.get("InstanceNumber"), int),
+        series_uid=str(top.get("SeriesInstanceUID") or ""),
+        series_number=number(top.get("SeriesNumber"), int),
+        study_uid=str(top.get("StudyInstanceUID") or ""),
+        study_time=study_time,
+        protocol=str(top.get("ProtocolName") or top.get("SeriesDescription")
+                     or (top.get("SequenceName") if manufacturer != "Siemens" else "") or ""),
+        description=str(top.get("SeriesDescription") or ""),
+        modality=str(top.get("Modality") or "").upper(),
+        manufacturer=manufacturer,
+        sop_uid=str(top.get("SOPInstanceUID") or ""),
+        slice_spacing=number(top.get("SpacingBetweenSlices")) or number(
+            top.get("SliceThickness")),
+        time=acquisition_seconds(top),
+        trigger=number(top.get("TriggerTime")),
+        slope=number(top.get("RescaleSlope")) or 1.0,
+        intercept=number(top.get("RescaleIntercept")) or 0.0,
     )
 
 
-def _slice_spacing(ds):
-    return (_number(values.get(ds, "SpacingBetweenSlices")) or
-            _number(values.get(ds, "SliceThickness")))
+def _diffusion(top):
+    """(b-value, LPS direction or None) from the standard attributes."""
+    bvalue = number(top.get("DiffusionBValue"))
+    if bvalue is None:
+        return None, None
+    return bvalue, floats(top.get("DiffusionGradientOrientation"), 3)
 
 
-def file_slices(dfile):
+def file_slices(hfile):
     """The slices of one file.
 
     Parameters
     ----------
-    dfile : medfast.dicom.reader.DicomFile
+    hfile : medfast.dicom.header.HeaderFile
 
     Returns
     -------
@@ -152,122 +250,198 @@ def file_slices(dfile):
     Raises
     ------
     NotAVolume
-        For objects that are not part of a volume (structured reports, RT
-        objects, secondary captures without geometry, localizers...): the
+        For objects that hold no image that can be placed in a volume
+        (structured reports, RT objects, spectroscopy, raw data...): the
         message says why, and the caller skips the file.
     """
-    ds = dfile.dataset
-    modality = str(values.get(ds, "Modality") or "").upper()
+    top = hfile.top
+    modality = str(top.get("Modality") or "").upper()
     if modality in _NON_IMAGE_MODALITIES:
         raise NotAVolume(f"not an image ({modality} object)")
-    if values.get(ds, "Rows") is None or values.get(ds, "Columns") is None:
-        raise NotAVolume("no image (Rows/Columns missing)")
-    if (values.get(ds, "SamplesPerPixel") or 1) != 1:
-        raise NotAVolume("colour image (SamplesPerPixel > 1)")
-    image_type = [str(v).upper() for v in _list(values.get(ds, "ImageType"))]
-    if "LOCALIZER" in image_type:
-        raise NotAVolume("localizer (scout) image")
-    if "PerFrameFunctionalGroupsSequence" in ds:
-        return _enhanced_slices(dfile)
-    if "MOSAIC" in image_type:
-        return _mosaic_slices(dfile)
-    return [_classic_slice(dfile)]
+    sop_class = str(top.get("SOPClassUID") or top.get("MediaStorageSOPClassUID") or "")
+    if sop_class in _NON_IMAGE_SOP:
+        raise NotAVolume(f"not an image ({_NON_IMAGE_SOP[sop_class]})")
+    if "DirectoryRecordSequence" in top:
+        raise NotAVolume("not an image (DICOMDIR)")
+    info = _file_info(hfile, top)
+    if info.samples not in (1, 3):
+        raise NotAVolume(f"SamplesPerPixel {info.samples} (only 1 and 3 are images)")
+    if info.samples == 3 and info.bits_allocated != 8:
+        raise NotAVolume(f"colour image of {info.bits_allocated} bits per sample "
+                         "(NIfTI RGB holds 8)")
+    common = _common(top, info)
+    if "PerFrameFunctionalGroupsSequence" in top:
+        return _enhanced_slices(hfile, info, common)
+    base = _classic_slice(hfile, info, common)
+    if common["manufacturer"] == "Siemens" and "MOSAIC" in common["image_type"]:
+        return _mosaic_slices(hfile, base)
+    if common["manufacturer"] == "UIH" and uih.is_grid(top):
+        return uih.grid_slices(top, base)
+    return [base]
 
 
-def _classic_slice(dfile):
-    ds = dfile.dataset
-    position = _floats(values.get(ds, "ImagePositionPatient"), 3)
-    orientation = _floats(values.get(ds, "ImageOrientationPatient"), 6)
-    spacing = _floats(values.get(ds, "PixelSpacing"), 2)
-    _geometry_check(position, orientation, spacing, "")
+def _classic_slice(hfile, info, common):
+    top = hfile.top
+    position = floats(top.get("ImagePositionPatient"), 3)
+    if position is None and "ImagePositionPatient" in top:
+        raise NotAVolume("ImagePositionPatient is not three numbers (no image geometry)")
+    orientation = floats(top.get("ImageOrientationPatient"), 6)
+    spacing = floats(top.get("PixelSpacing"), 2)
+    _check_geometry(position, orientation, spacing, "")
+    s = _make_slice(info, 0, position, orientation, spacing, common)
+    s.bvalue, s.gradient = _diffusion(top)
+    vendor = {"Philips": philips, "GE": ge, "Siemens": siemens, "UIH": uih}.get(s.manufacturer)
+    if vendor is not None:
+        vendor.classic_fields(top, s)
+    return s
+
+
+def _make_slice(info, frame, position, orientation, spacing, fields):
+    if orientation is None:
+        # dcm2niix: a missing orientation is taken as axial.
+        orientation = np.array([1.0, 0, 0, 0, 1.0, 0])
     orientation = _unit(orientation)
-    return Slice(
-        file=dfile, frame=0, tile=None, position=position,
-        orientation=orientation,
-        normal=np.cross(orientation[:3], orientation[3:]),
-        pixel_spacing=tuple(spacing),
-        shape=(values.get(ds, "Rows"), values.get(ds, "Columns")),
-        slope=_number(values.get(ds, "RescaleSlope")) or 1.0,
-        intercept=_number(values.get(ds, "RescaleIntercept")) or 0.0,
-        scale_slope=philips.scale_slope(ds) if _is_philips(ds) else None,
-        slice_spacing=_slice_spacing(ds), **_common(ds))
+    if spacing is None:
+        spacing = np.array([1.0, 1.0])
+    return Slice(file=info, frame=frame, tile=None, position=position,
+                 orientation=orientation, normal=np.cross(orientation[:3], orientation[3:]),
+                 pixel_spacing=tuple(float(v) for v in spacing),
+                 shape=(info.rows, info.columns), **fields)
 
 
-def _is_philips(ds):
-    return "PHILIPS" in str(values.get(ds, "Manufacturer") or "").upper()
-
-
-def _mosaic_slices(dfile):
-    ds = dfile.dataset
-    base = _classic_slice(dfile)
-    csa = siemens.csa_image_header(ds)
+def _mosaic_slices(hfile, base):
+    csa = siemens.csa_image_header(hfile.top)
     try:
-        n, tile, position, normal = siemens.mosaic_geometry(ds, csa)
+        n, tile, position, normal = siemens.mosaic_geometry(hfile.top, csa)
     except ValueError as exc:
         raise NotAVolume(str(exc)) from None
     step = base.slice_spacing or 1.0
+    times = csa.get("MosaicRefAcqTimes")
     out = []
     for k in range(n):
-        s = Slice(**{**base.__dict__})
-        s.tile = k
-        s.shape = tile
-        s.normal = normal
-        s.position = position + k * step * normal
-        out.append(s)
+        out.append(replace(base, tile=k, shape=tile, normal=normal,
+                           position=position + k * step * normal,
+                           mosaic_times=times, mosaic_columns=base.file.columns // tile[1]))
     return out
 
 
-def _enhanced_slices(dfile):
-    ds = dfile.dataset
-    shared = ds.get("SharedFunctionalGroupsSequence")
-    shared = shared[0] if shared else None
-    common = _common(ds)
-    philips_file = _is_philips(ds)
+# --------------------------------------------------------------------------
+# Enhanced (multi-frame) files
+# --------------------------------------------------------------------------
+_FRAME_TYPES = ("MRImageFrameTypeSequence", "CTImageFrameTypeSequence",
+                "PETFrameTypeSequence", "XAXRFFrameCharacteristicsSequence")
+PER_FRAME = "PerFrameFunctionalGroupsSequence"
+
+
+class FrameFields:
+    """Values of the per-frame functional groups, with the shared group as
+    the fallback: ``fields[path][frame]``."""
+
+    def __init__(self, hfile):
+        self.hfile = hfile
+        self.top = hfile.top
+        self.shared = self.top.item("SharedFunctionalGroupsSequence")
+        self.count = len(self.top.sequence(PER_FRAME))
+
+    def get(self, *path, vr=None):
+        """One value per frame at `path` (nested sequence keys, then the
+        element's key), per-frame first, then the shared group's."""
+        values = self.hfile.item_values(self.top, (PER_FRAME,) + path, vr)
+        values = values + [None] * (self.count - len(values))
+        if self.shared is not None and any(v is None for v in values):
+            item = self.shared
+            for key in path[:-1]:
+                item = item.item(key) if item is not None else None
+            fallback = item.get(path[-1], vr) if item is not None else None
+            values = [fallback if v is None else v for v in values]
+        return values
+
+
+def _enhanced_slices(hfile, info, common):
+    frames = FrameFields(hfile)
+    n = frames.count
+    if n != info.frames:
+        if n < info.frames:
+            raise NotAVolume(f"{info.frames} frames but {n} per-frame functional groups")
+        info.frames = min(n, info.frames)  # extra groups: only frames that exist
+        n = info.frames
+    positions = frames.get("PlanePositionSequence", "ImagePositionPatient")
+    orientations = frames.get("PlaneOrientationSequence", "ImageOrientationPatient")
+    spacings = frames.get("PixelMeasuresSequence", "PixelSpacing")
+    thickness = frames.get("PixelMeasuresSequence", "SliceThickness")
+    between = frames.get("PixelMeasuresSequence", "SpacingBetweenSlices")
+    slopes = frames.get("PixelValueTransformationSequence", "RescaleSlope")
+    intercepts = frames.get("PixelValueTransformationSequence", "RescaleIntercept")
+    echo_times = frames.get("MREchoSequence", "EffectiveEchoTime")
+    temporal = frames.get("FrameContentSequence", "TemporalPositionIndex")
+    dimension = frames.get("FrameContentSequence", "DimensionIndexValues")
+    stamps = frames.get("FrameContentSequence", "FrameAcquisitionDateTime")
+    acq_numbers = frames.get("FrameContentSequence", "FrameAcquisitionNumber")
+    bvalues = frames.get("MRDiffusionSequence", "DiffusionBValue")
+    directionality = frames.get("MRDiffusionSequence", "DiffusionDirectionality")
+    gradients = frames.get("MRDiffusionSequence", "DiffusionGradientDirectionSequence",
+                           "DiffusionGradientOrientation")
+    components = frames.get("MRImageFrameTypeSequence", "ComplexImageComponent")
+    frame_types = [None] * n
+    for key in _FRAME_TYPES:
+        found = frames.get(key, "FrameType")
+        frame_types = [a if a is not None else b for a, b in zip(frame_types, found)]
+    vendor = {"Philips": philips, "Siemens": siemens}.get(common["manufacturer"])
+    extra = vendor.frame_fields(frames) if vendor is not None else [{}] * n
+    located = [floats(p, 3) for p in positions]
+    if all(p is not None for p in located):
+        distinct = {tuple(np.round(p, 2)) for p in located}
+        info.four_d = len(distinct) < n
+    pointers = [item.get("DimensionIndexPointer")
+                for item in hfile.top.sequence("DimensionIndexSequence")]
+    stack = [i for i, p in enumerate(pointers) if p in (0x00209057, 0x00200032)]
+    info.stack_item = stack[-1] if stack else None
     out = []
-    for index, frame in enumerate(ds.PerFrameFunctionalGroupsSequence):
-        groups = (frame, shared)
+    for index in range(n):
         where = f" in frame {index + 1}"
-        position = _floats(_find(groups, "PlanePositionSequence", "ImagePositionPatient"), 3)
-        orientation = _floats(_find(groups, "PlaneOrientationSequence",
-                                    "ImageOrientationPatient"), 6)
-        spacing = _floats(_find(groups, "PixelMeasuresSequence", "PixelSpacing"), 2)
-        _geometry_check(position, orientation, spacing, where)
-        orientation = _unit(orientation)
-        frame_type = (_find(groups, "MRImageFrameTypeSequence", "FrameType")
-                      or _find(groups, "CTImageFrameTypeSequence", "FrameType")
-                      or _find(groups, "PETFrameTypeSequence", "FrameType"))
-        echo_time = _find(groups, "MREchoSequence", "EffectiveEchoTime")
-        content = frame.get("FrameContentSequence")
-        content = content[0] if content else {}
-        scale = None
-        if philips_file:
-            scale = philips.per_frame_scale_slope(frame) or philips.scale_slope(ds)
+        position = floats(positions[index], 3)
+        orientation = floats(orientations[index], 6)
+        spacing = floats(spacings[index], 2)
+        _check_geometry(position, orientation, spacing, where)
         fields = dict(common)
-        if frame_type:
-            fields["image_type"] = tuple(str(v).upper() for v in frame_type)
-        # Echo: Philips repeats the classic EchoNumbers per frame in a
-        # private item; otherwise the frame's effective echo time tells
-        # echoes apart.
-        private = frame.get((0x2005, 0x140F))
-        private = private.value[0] if private is not None and private.value else None
-        echo_number = _number(private.get("EchoNumbers"), int) if private is not None else None
-        if echo_number is not None:
-            fields["echo"] = echo_number
-        elif echo_time is not None:
-            fields["echo"] = _number(echo_time)
-        fields["temporal"] = _number(content.get("TemporalPositionIndex"), int)
-        fields["instance"] = index
-        thickness = (_number(_find(groups, "PixelMeasuresSequence", "SpacingBetweenSlices"))
-                     or _number(_find(groups, "PixelMeasuresSequence", "SliceThickness")))
-        out.append(Slice(
-            file=dfile, frame=index, tile=None, position=position,
-            orientation=orientation,
-            normal=np.cross(orientation[:3], orientation[3:]),
-            pixel_spacing=tuple(spacing), shape=(int(ds.Rows), int(ds.Columns)),
-            slope=_number(_find(groups, "PixelValueTransformationSequence", "RescaleSlope"))
-            or _number(ds.get("RescaleSlope")) or 1.0,
-            intercept=_number(_find(groups, "PixelValueTransformationSequence",
-                                    "RescaleIntercept"))
-            or _number(ds.get("RescaleIntercept")) or 0.0,
-            scale_slope=scale, slice_spacing=thickness or _slice_spacing(ds), **fields))
+        fields.update(
+            slope=number(slopes[index]) or common["slope"],
+            intercept=number(intercepts[index])
+            if number(intercepts[index]) is not None else common["intercept"],
+            temporal=number(temporal[index], int),
+            time=datetime_seconds(stamps[index]) if stamps[index] else common["time"],
+            slice_spacing=number(between[index]) or number(thickness[index])
+            or common["slice_spacing"],
+            dimension=tuple(_list(dimension[index])),
+        )
+        if number(acq_numbers[index], int) is not None:
+            fields["acquisition"] = number(acq_numbers[index], int)
+        if echo_times[index] is not None:
+            fields["echo_time"] = number(echo_times[index])
+        if frame_types[index]:
+            image_type = tuple(str(v).upper() for v in _list(frame_types[index]))
+            fields["image_type"] = image_type
+            fields["derived"] = common["derived"] or "DERIVED" in image_type
+        component = str(components[index] or "").upper()
+        fields["complex_kind"] = _complex_kind(fields["image_type"], component) \
+            or common["complex_kind"]
+        s = _make_slice(info, index, position, orientation, spacing, fields)
+        if bvalues[index] is not None:
+            s.bvalue = number(bvalues[index])
+            s.gradient = floats(gradients[index], 3)
+            if str(directionality[index] or "").upper() == "ISOTROPIC":
+                s.isotropic, s.gradient = True, None
+        for key, value in extra[index].items():
+            if key == "field_map":
+                s.complex_kind = "fieldmaphz" if s.complex_kind == "real" else s.complex_kind
+            else:
+                setattr(s, key, value)
+        out.append(s)
+    if info.four_d:
+        # A 4-D file splits by echo time (dcm2niix numbers the echoes by
+        # their distinct echo times, in frame order) and kind.
+        times = list(dict.fromkeys(s.echo_time for s in out))
+        if len(times) > 1:
+            for s in out:
+                s.echo = times.index(s.echo_time) + 1
     return out

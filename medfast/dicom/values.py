@@ -1,97 +1,135 @@
-"""Read header values straight from their raw bytes.
+"""Small conversions of decoded header values (numbers, vectors, times,
+vendor names), shared by the slices, vendors and sidecar modules.
 
-pydicom converts an element the first time it is read (value objects,
-validation), which costs more than parsing the whole header when a series
-has many small files.  The few values the assembly needs (numbers, strings)
-are decoded here from the raw element; anything unusual goes through
-pydicom's own conversion, so results are the same.
+Header values arrive as :meth:`medfast.dicom.header.Header.get` returns
+them (str, int, float, bytes or lists of them); a value that does not
+convert reads as None: a corrupt field is as good as absent.
 """
-from functools import lru_cache
-import struct
+import datetime
+import math
+import re
 
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataelem import RawDataElement
+import numpy as np
 
-_TEXT_VRS = {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM",
-             "UC", "UI", "UR", "UT"}
-_BINARY = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d"}
-
-
-@lru_cache(maxsize=None)
-def _tag_vr(keyword):
-    tag = tag_for_keyword(keyword)
-    if tag is None:
-        raise KeyError(keyword)
-    return tag, dictionary_VR(tag)
+# Manufacturer (0008,0070) -> dcm2niix's name, by the first letters as
+# dcm2niix matches them.
+_MANUFACTURERS = (("SI", "Siemens"), ("GE", "GE"), ("HI", "Hitachi"), ("ME", "Mediso"),
+                  ("PH", "Philips"), ("TO", "Toshiba"), ("CA", "Canon"), ("UI", "UIH"),
+                  ("UNITED", "UIH"), ("BR", "Bruker"))
 
 
-def _raw(ds, keyword):
-    """(raw element or converted element, dictionary VR), or (None, VR)."""
-    tag, vr = _tag_vr(keyword)
-    try:
-        elem = ds.get_item(tag)
-    except KeyError:
-        return None, vr
-    return elem, vr
-
-
-def _converted(ds, keyword):
-    value = ds.get(keyword)
-    return None if value is None or value == "" else value
-
-
-def get(ds, keyword):
-    """An element's value as plain Python: str, int, float, or a list of
-    them for multi-valued elements; None when absent or empty.
-
-    Parameters
-    ----------
-    ds : pydicom.Dataset
-    keyword : str
-        A standard DICOM keyword (e.g. ``'ImagePositionPatient'``).
-    """
-    elem, vr = _raw(ds, keyword)
-    if elem is None:
+def number(value, kind=float):
+    """A finite number from a value (the first of several), or None."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if value is None or isinstance(value, (bytes, bytearray)):
         return None
-    if not isinstance(elem, RawDataElement) or elem.value is None:
-        return _plain(_converted(ds, keyword))
-    raw = elem.value
-    if not raw:
-        return None
-    vr = elem.VR or vr
     try:
-        if vr in ("DS", "IS"):
-            parts = [float(p) if vr == "DS" else int(p) for p in raw.split(b"\\")]
-            return parts[0] if len(parts) == 1 else parts
-        if vr in _TEXT_VRS:
-            text = raw.decode("ascii").rstrip("\0 ").strip()
-            if not text:
-                return None
-            parts = text.split("\\") if vr not in ("LT", "ST", "UT") else [text]
-            return parts[0] if len(parts) == 1 else parts
-        if vr in _BINARY:
-            code = _BINARY[vr]
-            count = len(raw) // struct.calcsize(code)
-            parts = list(struct.unpack(("<" if elem.is_little_endian else ">")
-                                       + code * count, raw[:count * struct.calcsize(code)]))
-            return parts[0] if len(parts) == 1 else parts
-    except (ValueError, UnicodeDecodeError, struct.error):
-        pass  # unusual bytes (character sets, padding): pydicom decides
-    return _plain(_converted(ds, keyword))
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(out):
+        return None
+    if kind is int:
+        return int(out) if out == int(out) else None
+    return out
 
 
-def _plain(value):
+def floats(value, n):
+    """An (n,) float array of finite values, or None."""
     if value is None:
         return None
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        out = [_plain(v) for v in value]
-        return out[0] if len(out) == 1 else out
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value)
-    return str(value)
+    if not isinstance(value, list):
+        value = [value]
+    if len(value) != n:
+        return None
+    try:
+        out = np.array([float(v) for v in value], dtype=float)
+    except (TypeError, ValueError):
+        return None
+    return out if np.all(np.isfinite(out)) else None
+
+
+def short_manufacturer(value):
+    """dcm2niix's vendor name ('Siemens', 'GE', 'Philips', 'Canon', 'UIH'...)
+    from (0008,0070), the text itself when unknown, '' when absent."""
+    text = str(value[0] if isinstance(value, list) else value or "").strip()
+    upper = text.upper()
+    for prefix, name in _MANUFACTURERS:
+        if upper.startswith(prefix):
+            return name
+    return text
+
+
+def tm_seconds(value):
+    """A DICOM TM value (HHMMSS.frac, or HH:MM:SS) in seconds after
+    midnight, or None."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if value is None:
+        return None
+    text = str(value).replace(":", "").strip()
+    match = re.fullmatch(r"(\d{2})(\d{2})?(\d{2})?(\.\d*)?", text)
+    if not match:
+        return None
+    hours, minutes, seconds, fraction = match.groups()
+    total = int(hours) * 3600 + int(minutes or 0) * 60 + int(seconds or 0)
+    if fraction and len(fraction) > 1:
+        total += float(fraction)
+    return float(total)
+
+
+_EPOCH = datetime.date(1970, 1, 1).toordinal()
+
+
+def _day(date):
+    """Days since 1970-01-01 of a DA value (YYYYMMDD), or None."""
+    text = str(date or "").strip()
+    if len(text) < 8 or not text[:8].isdigit():
+        return None
+    try:
+        return datetime.date(int(text[:4]), int(text[4:6]), int(text[6:8])).toordinal() - _EPOCH
+    except ValueError:
+        return None
+
+
+def datetime_seconds(date_or_dt, time=None):
+    """Seconds since 1970-01-01 of a DT value, or of a DA and a TM value;
+    seconds after midnight when the date is missing; None when the time is
+    missing or malformed."""
+    if time is None and date_or_dt is not None:
+        text = re.split(r"[+-]", str(date_or_dt).strip(), maxsplit=1)[0]  # UTC offset
+        date_or_dt, time = text[:8], text[8:] or "000000"
+    seconds = tm_seconds(time)
+    if seconds is None:
+        return None
+    day = _day(date_or_dt)
+    return seconds if day is None else day * 86400.0 + seconds
+
+
+def acquisition_seconds(header):
+    """When an image was acquired: AcquisitionDateTime, else AcquisitionDate
+    and AcquisitionTime (seconds, see :func:`datetime_seconds`), or None."""
+    stamp = header.get("AcquisitionDateTime")
+    if stamp is not None:
+        out = datetime_seconds(stamp)
+        if out is not None:
+            return out
+    time = header.get("AcquisitionTime")
+    return None if time is None else datetime_seconds(header.get("AcquisitionDate"), time)
+
+
+def date_of(seconds):
+    """The YYYYMMDD date of seconds since 1970-01-01 (None for seconds
+    after midnight of an unknown day)."""
+    if seconds < 86400:
+        return None
+    return datetime.date.fromordinal(int(seconds // 86400) + _EPOCH).strftime("%Y%m%d")
+
+
+def clock(seconds):
+    """Seconds (after midnight, or since 1970-01-01) -> 'HH:MM:SS.ffffff'."""
+    micro = int(round((seconds % 86400) * 1e6))
+    hours, micro = divmod(micro, 3600 * 10**6)
+    minutes, micro = divmod(micro, 60 * 10**6)
+    return f"{hours:02d}:{minutes:02d}:{micro / 1e6:09.6f}"

@@ -684,15 +684,18 @@ def test_12_bit_junk_high_bits(tmp_path, signed, syntax, gz):
 
 @pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
 def test_philips_scale_slope(tmp_path, syntax):
+    """The precise value (SV * RS + RI) / (RS * SS); a scale slope that
+    varies between slices is taken from the first slice, as dcm2niix does
+    (it never looks at the others)."""
     stack = ramp(3, dtype=np.uint16, start=3)
     rs, ri = 2.5, -10.0
-    ss = [0.25, 0.25, 0.5]  # per slice, to check each slice gets its own
+    ss = [0.25, 0.25, 0.5]
     write_series(tmp_path, stack, stack_positions(3), modality="MR", slope=rs, intercept=ri,
                  per_slice=[dict(philips_scale_slope=s) for s in ss], syntax=syntax)
     img = medfast.load_dicom(tmp_path)
     assert img.meta["dicom_scaling"] == "philips"
     assert img.dtype == np.float32
-    expected = (stack * rs + ri) / (rs * np.array(ss)[:, None, None])
+    expected = (stack * rs + ri) / (rs * ss[0])
     np.testing.assert_allclose(img.array, expected_array(expected), rtol=1e-6)
 
 
@@ -898,15 +901,20 @@ def test_non_volume_objects_skipped(tmp_path):
                           series_uid=uid, study_uid=study, instance_number=99,
                           ImageType=["ORIGINAL", "PRIMARY", "LOCALIZER"])
     save(scout, tmp_path / "scout.dcm")
-    img = medfast.load_dicom(tmp_path)
-    np.testing.assert_array_equal(img.array, expected_array(stack.astype(np.int32) - 1024))
-    assert img.shape == (8, 6, 4) and "problems" not in img.meta
+    # As dcm2niix: the secondary capture without geometry and the localizer
+    # (another orientation, so another stack) are volumes of their own.
     found = medfast.scan_dicom(tmp_path)
-    assert len(found) == 1
+    assert len(found) == 3
+    main = next(s for s in found if s.shape == (8, 6, 4))
+    img = medfast.load_dicom(tmp_path, series=main.name)
+    np.testing.assert_array_equal(img.array, expected_array(stack.astype(np.int32) - 1024))
+    assert "problems" not in img.meta
+    scout = next(s for s in found if s.name.endswith("_i00099"))
+    assert scout.shape == (8, 6, 1)
+    capture = next(s for s in found if s.series_number == 50)
+    assert any("ImagePositionPatient" in p for p in capture.problems)
     reasons = {s.path.rsplit("/", 1)[-1]: s.reason for s in found.skipped}
-    assert set(reasons) == {"report.dcm", "rtstruct.dcm", "capture.dcm", "scout.dcm"}
+    assert set(reasons) == {"report.dcm", "rtstruct.dcm"}
     assert "SR" in reasons["report.dcm"]
     assert "RTSTRUCT" in reasons["rtstruct.dcm"]
-    assert "ImagePositionPatient" in reasons["capture.dcm"]
-    assert "localizer" in reasons["scout.dcm"]
-    assert len(medfast.load_dicom_all(tmp_path)) == 1
+    assert len(medfast.load_dicom_all(tmp_path)) == 3

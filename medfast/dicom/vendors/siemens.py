@@ -1,4 +1,5 @@
-"""Siemens: the CSA private header and mosaic images.
+"""Siemens: the CSA private header, mosaic images, diffusion and XA
+classic series.
 
 A mosaic stores all slices of one volume tiled in a single 2-D image
 (ImageType contains 'MOSAIC').  Its ImagePositionPatient is that of the
@@ -6,12 +7,25 @@ whole tiled image, not of the first slice, and the slice direction comes
 from the CSA header's SliceNormalVector (it may point against the cross
 product of the row and column directions).  Parsing the CSA header is left
 to nibabel's ``nicom.csareader``.
+
+XA scanners exporting classic ("interoperability") files may write each
+volume of a 4-D acquisition as its own series (SeriesNumber 5001, 5002...,
+each with its own SeriesInstanceUID, ImageType MFSPLIT).  As dcm2niix does,
+classic single-frame XA images are grouped by their SeriesTime instead of
+their series UID, and may be stacked across series numbers
+(``Slice.stackable``); their volumes are ordered by series number, then
+instance number.
 """
 import math
-import struct
 import warnings
 
 import numpy as np
+
+from ..values import floats, number
+
+CSA = "SIEMENS CSA HEADER"
+MR_HEADER = "SIEMENS MR HEADER"
+_XA_CLASSIC = ("XA10", "XA11", "XA20", "XA30", "XA31", "XA5", "XA6", "XA7")
 
 
 def _csareader():
@@ -23,43 +37,24 @@ def _csareader():
     return csareader
 
 
-def csa_image_header(ds):
+def csa_image_header(header):
     """The CSA image header (0029,xx10) as {name: list of values}, or {}."""
-    try:
-        block = ds.private_block(0x0029, "SIEMENS CSA HEADER")
-        raw = block[0x10].value
-    except (KeyError, ValueError):
-        return {}
-    if not isinstance(raw, (bytes, bytearray)):
+    raw = header.private(0x0029, CSA, 0x10, vr="OB")
+    if not isinstance(raw, bytes):
         return {}
     try:
-        tags = _csareader().read(bytes(raw))["tags"]
+        tags = _csareader().read(raw)["tags"]
     except Exception:  # a malformed private header is not fatal
         return {}
     return {name: tag["items"] for name, tag in tags.items() if tag["items"]}
 
 
-def _private_int(ds, creator, element):
-    try:
-        value = ds.private_block(0x0019, creator)[element].value
-    except (KeyError, ValueError):
-        return None
-    if isinstance(value, (bytes, bytearray)):
-        if len(value) in (2, 4):  # implicit VR: raw US/UL
-            return struct.unpack("<H" if len(value) == 2 else "<I", value)[0]
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def mosaic_geometry(ds, csa):
+def mosaic_geometry(header, csa):
     """Number of tiles, tile shape, first-slice position and slice normal.
 
     Parameters
     ----------
-    ds : pydicom.Dataset
+    header : medfast.dicom.header.Header
         A mosaic image's header.
     csa : dict
         Its CSA image header (:func:`csa_image_header`).
@@ -78,45 +73,68 @@ def mosaic_geometry(ds, csa):
     ValueError
         When the number of slices is missing or does not fit the image.
     """
-    n = _private_int(ds, "SIEMENS MR HEADER", 0x0A)
+    n = number(header.private(0x0019, MR_HEADER, 0x0A, vr="US"), int)
     if not n and csa.get("NumberOfImagesInMosaic"):
         n = int(csa["NumberOfImagesInMosaic"][0])
-    if not n:
+    if not n or n < 1:
         raise ValueError("mosaic without NumberOfImagesInMosaic")
     grid = math.ceil(math.sqrt(n))
-    rows, cols = int(ds.Rows), int(ds.Columns)
+    rows, cols = int(header.get("Rows")), int(header.get("Columns"))
     if rows % grid or cols % grid:
         raise ValueError(f"mosaic of {rows}x{cols} cannot hold {n} tiles")
     tile = (rows // grid, cols // grid)
-    iop = np.array([float(v) for v in ds.ImageOrientationPatient])
-    row_spacing, col_spacing = (float(v) for v in ds.PixelSpacing)
+    iop = floats(header.get("ImageOrientationPatient"), 6)
+    ipp = floats(header.get("ImagePositionPatient"), 3)
+    spacing = floats(header.get("PixelSpacing"), 2)
+    if iop is None or ipp is None or spacing is None:
+        raise ValueError("mosaic without image geometry")
+    row_spacing, col_spacing = spacing
     # The position refers to the tiled image's corner: move it to the
     # corner of one tile (centre the tile in the mosaic).
     shift = (iop[:3] * col_spacing * (cols - tile[1]) / 2
              + iop[3:] * row_spacing * (rows - tile[0]) / 2)
-    position = np.array([float(v) for v in ds.ImagePositionPatient]) + shift
     normal = np.cross(iop[:3], iop[3:])
     if csa.get("SliceNormalVector"):
-        csa_normal = np.array([float(v) for v in csa["SliceNormalVector"][:3]])
-        if np.dot(csa_normal, normal) < 0:
+        csa_normal = floats([float(v) for v in csa["SliceNormalVector"][:3]], 3)
+        if csa_normal is not None and np.dot(csa_normal, normal) < 0:
             normal = -normal
-    return n, tile, position, normal
+    return n, tile, ipp + shift, normal / np.linalg.norm(normal)
 
 
-def mosaic_tiles(array, n_slices, tile):
-    """Split (rows, cols) mosaic images into their tiles.
+def _is_xa_classic(header):
+    versions = header.get("SoftwareVersions")
+    text = " ".join(versions) if isinstance(versions, list) else str(versions or "")
+    if any(v in text for v in _XA_CLASSIC):
+        return True
+    return "XA10A" in str(header.get("ImplementationVersionName") or "")
 
-    Parameters
-    ----------
-    array : ndarray, shape (frames, rows, cols)
-    n_slices : int
-    tile : (rows, cols)
 
-    Returns
-    -------
-    ndarray, shape (frames, n_slices, tile_rows, tile_cols)
-    """
-    frames, rows, cols = array.shape
-    grid_r, grid_c = rows // tile[0], cols // tile[1]
-    tiles = array.reshape(frames, grid_r, tile[0], grid_c, tile[1]).swapaxes(2, 3)
-    return tiles.reshape(frames, grid_r * grid_c, tile[0], tile[1])[:, :n_slices]
+def classic_fields(header, s):
+    """Fill a classic Siemens slice's fields: diffusion (private
+    (0019,xx0C)/(0019,xx0E), else the CSA header) and the XA classic
+    series rule."""
+    if s.bvalue is None:
+        bvalue = number(header.private(0x0019, MR_HEADER, 0x0C, vr="IS"))
+        if bvalue is not None:
+            s.bvalue = bvalue
+            s.gradient = floats(header.private(0x0019, MR_HEADER, 0x0E, vr="FD"), 3)
+        elif "MOSAIC" in s.image_type:
+            csa = csa_image_header(header)
+            if csa.get("B_value"):
+                s.bvalue = number(csa["B_value"][0])
+                vector = csa.get("DiffusionGradientDirection")
+                s.gradient = floats([float(v) for v in vector[:3]], 3) if vector else None
+    if s.bvalue and (s.gradient is None or not any(s.gradient)):
+        s.isotropic = True
+    series_time = str(header.get("SeriesTime") or "")
+    if s.file.frames == 1 and len(series_time) > 1 and _is_xa_classic(header):
+        # dcm2niix (issue 394): group XA classic images by SeriesTime and
+        # let split series (5001, 5002...) stack; volumes in series order.
+        s.series_uid = "SeriesTime " + series_time
+        s.stackable = True
+        s.xa_classic = True
+
+
+def frame_fields(frames):
+    """Per-frame Siemens fields of an enhanced file (none needed yet)."""
+    return [{} for _ in range(frames.count)]

@@ -1,0 +1,508 @@
+"""One DICOM file's header: walked natively, values decoded on demand.
+
+:func:`read_header` reads the start of a file (more only when the header
+needs it; never the pixel data), and the compiled walker
+(``medfast._dicomwalk``, which releases the GIL) lists every element,
+sequence item and nested element with where its value lies.  A
+:class:`Header` is one level of that table (the file's top level or one
+sequence item): ``get`` decodes an element's value from its bytes by its
+VR, ``sequence`` gives the items of a sequence as Headers, and ``private``
+finds a private element through its private creator, in whatever block the
+creator reserved.  Nothing else of a file is kept, so a folder of thousands
+of files costs a few small records, not thousands of parsed data sets.
+"""
+from functools import lru_cache
+import gzip
+import os
+import struct
+import zlib
+
+import numpy as np
+
+from .. import _dicomwalk
+
+__all__ = ["NotDicomError", "Header", "HeaderFile", "read_header", "tag_of"]
+
+IMPLICIT_LE = "1.2.840.10008.1.2"
+EXPLICIT_LE = "1.2.840.10008.1.2.1"
+DEFLATED_LE = "1.2.840.10008.1.2.1.99"
+EXPLICIT_BE = "1.2.840.10008.1.2.2"
+NATIVE_SYNTAXES = (IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE)
+
+_FIRST_READ = 1 << 16         # bytes read first; most headers fit
+_MAX_HEADER = 1 << 30         # a header larger than this is not believed
+_TEXT = {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC",
+         "UI", "UR", "UT"}
+_SINGLE_TEXT = {"LT", "ST", "UT", "UR"}   # a backslash is text, not a separator
+_CHARSET_TEXT = {"LO", "LT", "PN", "SH", "ST", "UC", "UT"}
+_BINARY = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d",
+           "SV": "q", "UV": "Q", "AT": "HH"}
+
+
+class NotDicomError(ValueError):
+    """The file is not DICOM, or its header cannot be read (skipped, never
+    fatal); the message says why."""
+
+
+@lru_cache(maxsize=None)
+def _sq_tags():
+    from pydicom.datadict import DicomDictionary
+    return np.array(sorted(t for t, entry in DicomDictionary.items() if entry[0] == "SQ"),
+                    dtype=np.uint32)
+
+
+@lru_cache(maxsize=4096)
+def tag_of(key):
+    """A tag as an int, from a keyword ('EchoTime'), an int or a (group,
+    element) pair."""
+    if isinstance(key, int):
+        return key
+    if isinstance(key, tuple):
+        return (key[0] << 16) | key[1]
+    from pydicom.datadict import tag_for_keyword
+    tag = tag_for_keyword(key)
+    if tag is None:
+        raise KeyError(f"unknown DICOM keyword {key!r}")
+    return tag
+
+
+@lru_cache(maxsize=4096)
+def _dictionary_vr(tag):
+    from pydicom.datadict import dictionary_VR
+    try:
+        vr = dictionary_VR(tag)
+    except KeyError:
+        return None
+    return vr.split(" or ")[0] if vr else None
+
+
+@lru_cache(maxsize=1024)
+def _private_vr(tag, creator):
+    from pydicom.datadict import private_dictionary_VR
+    try:
+        return private_dictionary_VR(tag, creator).split(" or ")[0]
+    except KeyError:
+        return None
+
+
+def _vr_name(code):
+    return chr(code >> 8) + chr(code & 0xFF) if code else None
+
+
+class HeaderFile:
+    """A file's header bytes and element table, and where its pixels lie.
+
+    Attributes
+    ----------
+    path : str
+    table : medfast._dicomwalk.Table
+        The walk; ``table.data`` holds the header bytes (the file's start,
+        inflated when deflated or gzipped).
+    little, implicit : bool
+        The data set's encoding.
+    transfer_syntax : str
+    pixel_tag : int or None
+        (7FE0,0010), (7FE0,0008) or (7FE0,0009); None when there are none.
+    pixel_offset : int or None
+        File offset of the pixel data value, when it can be read straight
+        from the file (not gzipped or deflated).
+    pixel_length : int or None
+        Its length in bytes; -1 when encapsulated (compressed).
+    gz : bool
+        The file is gzipped (``.dcm.gz``).
+    top : Header
+        The data set's top level.
+    """
+
+    __slots__ = ("path", "table", "little", "implicit", "transfer_syntax", "pixel_tag",
+                 "pixel_offset", "pixel_length", "gz", "charset", "top", "_array")
+
+    def __init__(self, path, table, little, implicit, syntax, pixel_row, direct, gz):
+        self.path = path
+        self.table = table
+        self.little = little
+        self.implicit = implicit
+        self.transfer_syntax = syntax
+        self.gz = gz
+        self.pixel_tag = self.pixel_offset = self.pixel_length = None
+        if pixel_row is not None:
+            tag, _, _, offset, length = table.row(pixel_row)
+            self.pixel_tag = tag
+            self.pixel_offset = offset if direct else None
+            self.pixel_length = length
+        self.charset = None
+        self._array = None
+        self.top = Header(self, -1)
+        self.charset = self.top.get("SpecificCharacterSet")
+
+    def item_values(self, sequence, path, vr=None):
+        """One value per item of a sequence, found by a path of tags inside
+        each item: all items at once (the per-frame functional groups of a
+        file with thousands of frames, without a Header per frame).
+
+        Parameters
+        ----------
+        sequence : Header
+            The item that holds the sequence (e.g. the top level).
+        path : tuple
+            The sequence's key, then the keys of nested sequences (their
+            first item is searched), then the element's key: e.g.
+            ``('PerFrameFunctionalGroupsSequence', 'PlanePositionSequence',
+            'ImagePositionPatient')``.
+        vr : str, optional
+            Decode as this VR.
+
+        Returns
+        -------
+        list
+            Per item, the decoded value or None.
+        """
+        table = self.table
+        seq_row = table.find(sequence.row, tag_of(path[0]))
+        if seq_row < 0:
+            return []
+        n_items = len(table.children(seq_row))
+        out = [None] * n_items
+        if self._array is None:
+            self._array = table.array()
+        a = self._array
+        tags = [tag_of(k) for k in path[1:]]
+        rows = np.flatnonzero(a["tag"] == tags[-1])
+        rows = rows[a["depth"][rows] == len(tags)]
+        parent = a["parent"]
+        item = parent[rows]
+        keep = item >= 0
+        for step in reversed(tags[:-1]):
+            item = np.where(keep, item, 0)
+            seq = parent[item]
+            keep &= (seq >= 0) & (a["tag"][np.maximum(seq, 0)] == step) \
+                & (a["index"][item] == 0)
+            item = parent[np.maximum(seq, 0)]
+            keep &= item >= 0
+        item = np.where(keep, item, 0)
+        keep &= parent[item] == seq_row
+        frames = a["index"][item]
+        for row, frame in zip(rows[keep].tolist(), frames[keep].tolist()):
+            if out[frame] is None:
+                out[frame] = Header(self, -1)._decode(row, tags[-1], vr)
+        return out
+
+
+class Header:
+    """One level of a DICOM data set: a file's top level or a sequence item.
+
+    ``get(key)`` takes a keyword (``'EchoTime'``), an int tag or a (group,
+    element) pair, and returns plain Python values: str, int, float, bytes,
+    a list of them for multi-valued elements, a list of :class:`Header` for a
+    sequence, or None when the element is absent or empty.
+    """
+
+    __slots__ = ("file", "row")
+
+    def __init__(self, file, row):
+        self.file = file
+        self.row = row
+
+    def __contains__(self, key):
+        return self.file.table.find(self.row, tag_of(key)) >= 0
+
+    def tags(self):
+        """The tags at this level, in stream order."""
+        table = self.file.table
+        return [table.row(i)[0] for i in table.children(self.row)]
+
+    def sequences(self):
+        """(tag, items) of every sequence at this level, in stream order."""
+        table = self.file.table
+        out = []
+        for row in table.children(self.row):
+            tag, _, kind, _, _ = table.row(row)
+            if kind == _dicomwalk.SEQUENCE:
+                out.append((tag, [Header(self.file, i) for i in table.children(row)]))
+        return out
+
+    def raw(self, key):
+        """An element's value bytes, or None when absent."""
+        row = self.file.table.find(self.row, tag_of(key))
+        return None if row < 0 else self.file.table.value(row)
+
+    def vr(self, key):
+        """An element's VR (explicit, else from the dictionary), or None."""
+        tag = tag_of(key)
+        row = self.file.table.find(self.row, tag)
+        if row < 0:
+            return None
+        return self.file.table.row(row)[1] or _dictionary_vr(tag)
+
+    def get(self, key, vr=None):
+        """An element's decoded value, or None.
+
+        Parameters
+        ----------
+        key : str, int or (int, int)
+        vr : str, optional
+            Decode as this VR (for private elements of implicit VR files).
+        """
+        tag = tag_of(key)
+        row = self.file.table.find(self.row, tag)
+        return None if row < 0 else self._decode(row, tag, vr)
+
+    def _decode(self, row, tag, vr=None):
+        table = self.file.table
+        _, explicit, kind, _, _ = table.row(row)
+        if kind == _dicomwalk.SEQUENCE:
+            return [Header(self.file, item) for item in table.children(row)]
+        vr = vr or explicit or _dictionary_vr(tag)
+        if vr == "UN":
+            vr = _dictionary_vr(tag) or "UN"
+        return decode(table.value(row), vr, self.file.little, self.file.charset)
+
+    def sequence(self, key):
+        """The items of a sequence, as Headers ([] when absent)."""
+        row = self.file.table.find(self.row, tag_of(key))
+        if row < 0 or self.file.table.row(row)[2] != _dicomwalk.SEQUENCE:
+            return []
+        return [Header(self.file, item) for item in self.file.table.children(row)]
+
+    def item(self, key, index=0):
+        """Item `index` of a sequence, or None."""
+        items = self.sequence(key)
+        return items[index] if len(items) > index else None
+
+    def private_tag(self, group, creator, element):
+        """The tag of private element `element` (low byte, 0x00-0xFF) of the
+        block `creator` reserved in `group`, or None."""
+        block = self.file.table.private_block(self.row, group,
+                                              creator.strip().upper().encode("latin-1"))
+        return None if block < 0 else (group << 16) | (block << 8) | (element & 0xFF)
+
+    def private(self, group, creator, element, vr=None):
+        """A private element's value, found through its private creator
+        (whatever block the creator reserved), or None.
+
+        Parameters
+        ----------
+        group : int
+            An odd group, e.g. 0x2005.
+        creator : str
+            The private creator, e.g. ``'Philips MR Imaging DD 001'``.
+        element : int
+            The element's low byte (0x0E for (2005,xx0E)).
+        vr : str, optional
+            The VR to decode with when the file does not say (implicit VR);
+            by default pydicom's private dictionary, else raw bytes.
+        """
+        tag = self.private_tag(group, creator, element)
+        if tag is None:
+            return None
+        row = self.file.table.find(self.row, tag)
+        if row < 0:
+            return None
+        if vr is None and self.file.table.row(row)[1] is None:
+            vr = _private_vr(f"{group:04X}xx{element & 0xFF:02X}", creator) or "OB"
+        return self._decode(row, tag, vr)
+
+    def __repr__(self):
+        return f"<Header {self.file.path} row {self.row}>"
+
+
+# --------------------------------------------------------------------------
+# Values
+# --------------------------------------------------------------------------
+def _text(raw, vr, charset):
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        text = None
+        if vr in _CHARSET_TEXT and charset:
+            try:
+                from pydicom.charset import convert_encodings, decode_bytes
+                names = [charset] if isinstance(charset, str) else list(charset)
+                text = decode_bytes(raw, convert_encodings(names), {"\\", "^", "="})
+            except Exception:  # an unknown or inconsistent character set
+                text = None
+        if text is None:
+            text = raw.decode("latin-1")
+    return text
+
+
+def decode(raw, vr, little=True, charset=None):
+    """A raw value decoded by its VR: str/int/float/bytes or a list of them
+    (multiple values), None when empty.  Numbers that do not parse decode
+    as None (a corrupt element is as good as absent)."""
+    if not raw:
+        return None
+    if vr in _TEXT or vr in ("DS", "IS"):
+        text = _text(raw, vr, charset).rstrip("\0 ").strip()
+        if vr in ("DS", "IS"):
+            parts = []
+            for p in text.split("\\"):
+                try:
+                    parts.append(float(p) if vr == "DS" else int(float(p)))
+                except ValueError:
+                    parts.append(None)
+            if not parts or all(p is None for p in parts):
+                return None
+            return parts[0] if len(parts) == 1 else parts
+        if not text:
+            return None
+        if vr in _SINGLE_TEXT:
+            return text
+        parts = [p.strip() for p in text.split("\\")]
+        return parts[0] if len(parts) == 1 else parts
+    code = _BINARY.get(vr)
+    if code is not None:
+        size = struct.calcsize(code)
+        count = len(raw) // size
+        if not count:
+            return None
+        values = struct.unpack(("<" if little else ">") + code * count, raw[:count * size])
+        if vr == "AT":
+            values = [(values[i] << 16) | values[i + 1] for i in range(0, len(values), 2)]
+        return values[0] if len(values) == 1 else list(values)
+    return bytes(raw)
+
+
+# --------------------------------------------------------------------------
+# Reading a file
+# --------------------------------------------------------------------------
+def _looks_like_dicom(head):
+    """A Part 10 preamble ('DICM' at 128), or a raw data set that starts with
+    a group 0x0002 / 0x0008 element (written by old tools without preamble)."""
+    if head[128:132] == b"DICM":
+        return True
+    return len(head) >= 8 and head[1] == 0 and head[0] in (2, 8) and head[3] == 0
+
+
+class _Source:
+    """The bytes of a file, read (or inflated) as far as needed."""
+
+    def __init__(self, path):
+        self.path = path
+        self.gz = path.lower().endswith(".gz")
+        self.size = None
+        self._inflate = None
+        self._raw = None
+        try:
+            if self.gz:
+                with open(path, "rb") as f:
+                    self._raw = f.read()
+                self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self.data = b""
+                self.complete = False
+                self.extend(_FIRST_READ)
+            else:
+                self.data, self.size = _dicomwalk.read_file(path, 0, _FIRST_READ)
+                self.complete = len(self.data) >= self.size
+        except OSError as exc:
+            raise NotDicomError(f"cannot read ({getattr(exc, 'strerror', None) or exc})") \
+                from None
+
+    def extend(self, size):
+        """Make `data` at least `size` bytes long where the file allows."""
+        if self.complete or len(self.data) >= size:
+            return
+        if size > _MAX_HEADER:
+            raise NotDicomError(f"header larger than {_MAX_HEADER >> 20} MiB")
+        if self.gz:
+            try:
+                more = self._inflate.decompress(self._inflate.unconsumed_tail or self._raw,
+                                                size - len(self.data))
+            except zlib.error as exc:
+                raise NotDicomError(f"not a readable gzip file ({exc})") from None
+            self._raw = b""
+            self.data += more
+            if not more or self._inflate.eof:
+                self.complete = True
+        else:
+            try:
+                self.data, self.size = _dicomwalk.read_file(self.path, 0, size)
+            except OSError as exc:
+                raise NotDicomError(f"cannot read ({exc})") from None
+            self.complete = len(self.data) >= self.size
+
+
+def _walk(source, pos, implicit, little, meta=False):
+    """Walk from `pos`, reading more of the file while an element does not
+    fit; returns (status, stop, table)."""
+    sq = _sq_tags()
+    while True:
+        status, stop, need, table = _dicomwalk.walk(source.data, pos, implicit, little, sq,
+                                                    meta)
+        if status != _dicomwalk.SHORT or source.complete:
+            return status, stop, table
+        source.extend(max(need + 1024, 2 * len(source.data)))
+
+
+def _guess_encoding(data, pos):
+    """pydicom's guess for a data set without a transfer syntax: explicit VR
+    when bytes 4-5 are letters, big endian when the group then reads as
+    >= 1024 little endian."""
+    if len(data) - pos < 6:
+        return True, True
+    explicit = 0x40 < data[pos + 4] < 0x5B and 0x40 < data[pos + 5] < 0x5B
+    if not explicit:
+        return True, True
+    return False, int.from_bytes(data[pos:pos + 2], "little") < 1024
+
+
+def read_header(path):
+    """Read a DICOM file's header, stopping before the pixel data.
+
+    Parameters
+    ----------
+    path : str
+        A DICOM file, optionally gzipped (``.dcm.gz``).
+
+    Returns
+    -------
+    HeaderFile
+
+    Raises
+    ------
+    NotDicomError
+        When the file is not DICOM, is cut inside its header or cannot be
+        read; the message says which.
+    """
+    source = _Source(path)
+    data = source.data
+    if not _looks_like_dicom(data[:132]):
+        raise NotDicomError("not a DICOM file (no 'DICM' marker)")
+    pos = 132 if data[128:132] == b"DICM" else 0
+    syntax = None
+    if len(data) >= pos + 2 and data[pos] == 2 and data[pos + 1] == 0:
+        status, pos, meta = _walk(source, pos, False, True, meta=True)
+        if status < 0:
+            raise NotDicomError(f"unreadable file meta information "
+                                f"({_dicomwalk.STATUS[status]})")
+        data = source.data
+        row = meta.find(-1, 0x00020010)
+        if row >= 0:
+            syntax = meta.value(row).decode("ascii", "replace").strip(" \0")
+    direct = not source.gz
+    if syntax == DEFLATED_LE:
+        source.extend(_MAX_HEADER)  # the rest is one deflate stream
+        try:
+            inflated = zlib.decompressobj(-zlib.MAX_WBITS).decompress(source.data[pos:])
+        except zlib.error as exc:
+            raise NotDicomError(f"unreadable deflated data set ({exc})") from None
+        source.data = source.data[:pos] + inflated
+        source.complete, direct = True, False
+        implicit, little = False, True
+    elif syntax is None:
+        implicit, little = _guess_encoding(source.data, pos)
+        direct = False  # pixel layout guessed: let pydicom decode
+    else:
+        implicit, little = {IMPLICIT_LE: (True, True),
+                            EXPLICIT_BE: (False, False)}.get(syntax, (False, True))
+    status, stop, table = _walk(source, pos, implicit, little)
+    if status < 0:
+        where = "cut inside its header" if status == _dicomwalk.SHORT \
+            else _dicomwalk.STATUS[status]
+        raise NotDicomError(f"unreadable DICOM header ({where}, at byte {stop})")
+    pixel_row = len(table) - 1 if status == _dicomwalk.PIXELS else None
+    if pixel_row is not None and len(table.data) > stop:
+        table.data = table.data[:stop]  # the header only: pixels are read when needed
+    return HeaderFile(os.fspath(path), table, little, implicit,
+                      syntax or (IMPLICIT_LE if implicit else EXPLICIT_LE),
+                      pixel_row, direct, source.gz)
