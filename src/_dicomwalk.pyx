@@ -17,7 +17,10 @@ value of unknown VR, by its starting with an item tag; a value that only
 looked like a sequence but does not parse as one is kept as plain bytes.
 """
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
+from cpython.unicode cimport PyUnicode_DecodeASCII
+from libc.math cimport isfinite
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport strtod
 from libc.stdio cimport FILE, fclose, fopen, fread, fseek, SEEK_SET
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
@@ -466,6 +469,31 @@ cdef class Table:
             i = self.rows[i].next
         return -1
 
+    def get(self, Py_ssize_t parent, uint32_t tag, object vr, object dictionary_vr,
+            bint little):
+        """The decoded value of element `tag` in item `parent`.
+
+        Returns IS_MISSING when absent, IS_SEQUENCE for a sequence,
+        NON_ASCII when a text value needs its character set (the caller
+        decodes it), else what :func:`decode` returns.  `vr` overrides the
+        element's VR; without one, the explicit VR, else
+        ``dictionary_vr(tag)``.
+        """
+        cdef Py_ssize_t row = self.find(parent, tag)
+        cdef Row r
+        if row < 0:
+            return IS_MISSING, -1
+        r = self.rows[row]
+        if r.kind == K_SEQUENCE:
+            return IS_SEQUENCE, row
+        if vr is None:
+            vr = _vr_string(r.vr) if r.vr else dictionary_vr(tag)
+            if vr == "UN":
+                vr = dictionary_vr(tag) or "UN"
+        if r.length < 0:
+            return None, row
+        return decode_span(self.data, r.offset, r.length, vr, little), row
+
     def row(self, Py_ssize_t i):
         """(tag, vr, kind, offset, length) of row `i`; vr as its two letters
         or None."""
@@ -527,3 +555,136 @@ def read_file(path, Py_ssize_t offset, Py_ssize_t size):
         return PyBytes_FromStringAndSize(buf, got), total
     finally:
         free(buf)
+
+
+# --------------------------------------------------------------------------
+# Values
+# --------------------------------------------------------------------------
+IS_MISSING = object()   # Table.get: no such element
+IS_SEQUENCE = object()  # Table.get: the element is a sequence
+NON_ASCII = object()   # decode_span: text that needs the character set
+
+cdef dict _VR_STRINGS = {}
+cdef set _TEXT_VRS = {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM",
+                      "UC", "UI", "UR", "UT"}
+cdef set _SINGLE_VRS = {"LT", "ST", "UT", "UR"}
+
+
+cdef object _vr_string(uint16_t code):
+    out = _VR_STRINGS.get(code)
+    if out is None:
+        out = chr(code >> 8) + chr(code & 0xFF)
+        _VR_STRINGS[code] = out
+    return out
+
+
+cdef inline bint _blank(uint8_t c) noexcept nogil:
+    return c == 32 or c == 0
+
+
+cdef object _number(const uint8_t* p, Py_ssize_t a, Py_ssize_t b, bint integer):
+    """One DS/IS value from p[a:b] (spaces around allowed), or None."""
+    cdef char buf[64]
+    cdef char* end
+    cdef double value
+    while a < b and p[a] == 32:
+        a += 1
+    while b > a and (p[b - 1] == 32 or p[b - 1] == 0):
+        b -= 1
+    if b <= a or b - a >= 64:
+        return None
+    memcpy(buf, p + a, b - a)
+    buf[b - a] = 0
+    value = strtod(buf, &end)
+    if end != buf + (b - a) or not isfinite(value):
+        return None
+    if integer:
+        return int(value)
+    return value
+
+
+cdef object _unpack(const uint8_t* p, Py_ssize_t n, str vr, bint little):
+    cdef Py_ssize_t size, count, i
+    cdef uint8_t tmp[8]
+    cdef list out = []
+    cdef int k
+    size = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "SV": 8, "UV": 8,
+            "AT": 4}[vr]
+    count = n // size
+    if count == 0:
+        return None
+    for i in range(count):
+        for k in range(size):
+            tmp[k] = p[i * size + (k if little else size - 1 - k)]
+        if vr == "US":
+            out.append((<uint16_t*>tmp)[0])
+        elif vr == "SS":
+            out.append((<int16_t*>tmp)[0])
+        elif vr == "UL":
+            out.append((<uint32_t*>tmp)[0])
+        elif vr == "SL":
+            out.append((<int32_t*>tmp)[0])
+        elif vr == "FL":
+            out.append((<float*>tmp)[0])
+        elif vr == "FD":
+            out.append((<double*>tmp)[0])
+        elif vr == "SV":
+            out.append((<int64_t*>tmp)[0])
+        elif vr == "UV":
+            out.append((<uint64_t*>tmp)[0])
+        else:  # AT: group, element
+            if little:
+                out.append((<uint32_t>(tmp[0] | (tmp[1] << 8)) << 16) | (tmp[2] | (tmp[3] << 8)))
+            else:
+                out.append((<uint32_t>((tmp[3] << 8) | tmp[2]) << 16) | ((tmp[1] << 8) | tmp[0]))
+    return out[0] if count == 1 else out
+
+
+def decode_span(data, Py_ssize_t offset, Py_ssize_t length, str vr, bint little):
+    """Decode data[offset:offset+length] by its VR: str, int, float, bytes or
+    a list of them (several values); None when empty or when no number
+    parses; NON_ASCII for text that needs its character set."""
+    cdef const uint8_t[::1] view = data
+    cdef const uint8_t* p
+    cdef Py_ssize_t a, b, i, start
+    cdef bint number, integer, any_value
+    cdef list parts
+    if length <= 0 or offset < 0 or offset + length > view.shape[0]:
+        return None
+    p = &view[offset]
+    number = vr == "DS" or vr == "IS"
+    if number or vr in _TEXT_VRS:
+        for i in range(length):
+            if p[i] >= 0x80:
+                return NON_ASCII
+        a, b = 0, length
+        while b > a and _blank(p[b - 1]):
+            b -= 1
+        while a < b and p[a] == 32:
+            a += 1
+        if b == a:
+            return None
+        if vr in _SINGLE_VRS:
+            return PyUnicode_DecodeASCII(<const char*>p + a, b - a, NULL)
+        parts = []
+        start = a
+        integer = vr == "IS"
+        for i in range(a, b + 1):
+            if i == b or p[i] == 92:  # backslash: next value
+                if number:
+                    parts.append(_number(p, start, i, integer))
+                else:
+                    parts.append(PyUnicode_DecodeASCII(<const char*>p + start, i - start,
+                                                       NULL).strip())
+                start = i + 1
+        if number:
+            any_value = False
+            for value in parts:
+                if value is not None:
+                    any_value = True
+            if not any_value:
+                return None
+        return parts[0] if len(parts) == 1 else parts
+    if vr in ("US", "SS", "UL", "SL", "FL", "FD", "SV", "UV", "AT"):
+        return _unpack(p, length, vr, little)
+    return PyBytes_FromStringAndSize(<const char*>p, length)

@@ -12,7 +12,7 @@ creator reserved.  Nothing else of a file is kept, so a folder of thousands
 of files costs a few small records, not thousands of parsed data sets.
 """
 from functools import lru_cache
-import gzip
+import importlib.util
 import os
 import struct
 import zlib
@@ -22,6 +22,8 @@ import numpy as np
 from .. import _dicomwalk
 
 __all__ = ["NotDicomError", "Header", "HeaderFile", "read_header", "tag_of"]
+
+_MISSING, _SEQUENCE, _NON_ASCII = _dicomwalk.IS_MISSING, _dicomwalk.IS_SEQUENCE, _dicomwalk.NON_ASCII
 
 IMPLICIT_LE = "1.2.840.10008.1.2"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -45,9 +47,37 @@ class NotDicomError(ValueError):
 
 
 @lru_cache(maxsize=None)
+def _dictionaries():
+    """pydicom's data dictionaries ({tag: (VR, VM, name, retired,
+    keyword)}, and the private one by creator), loaded from their own source
+    files: importing the pydicom package costs ~0.3 s, which would be most of
+    the time of a small conversion.  Falls back to importing pydicom."""
+    try:
+        spec = importlib.util.find_spec("pydicom")
+        folder = spec.submodule_search_locations[0]
+        out = []
+        for name, attribute in (("_dicom_dict", "DicomDictionary"),
+                                ("_private_dict", "private_dictionaries")):
+            module_spec = importlib.util.spec_from_file_location(
+                f"medfast_pydicom{name}", os.path.join(folder, name + ".py"))
+            module = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)
+            out.append(getattr(module, attribute))
+        return tuple(out)
+    except Exception:  # another pydicom layout: its public API
+        from pydicom.datadict import DicomDictionary
+        from pydicom._private_dict import private_dictionaries
+        return DicomDictionary, private_dictionaries
+
+
+@lru_cache(maxsize=None)
+def _keywords():
+    return {entry[4]: tag for tag, entry in _dictionaries()[0].items() if entry[4]}
+
+
+@lru_cache(maxsize=None)
 def _sq_tags():
-    from pydicom.datadict import DicomDictionary
-    return np.array(sorted(t for t, entry in DicomDictionary.items() if entry[0] == "SQ"),
+    return np.array(sorted(t for t, entry in _dictionaries()[0].items() if entry[0] == "SQ"),
                     dtype=np.uint32)
 
 
@@ -59,8 +89,7 @@ def tag_of(key):
         return key
     if isinstance(key, tuple):
         return (key[0] << 16) | key[1]
-    from pydicom.datadict import tag_for_keyword
-    tag = tag_for_keyword(key)
+    tag = _keywords().get(key)
     if tag is None:
         raise KeyError(f"unknown DICOM keyword {key!r}")
     return tag
@@ -68,21 +97,15 @@ def tag_of(key):
 
 @lru_cache(maxsize=4096)
 def _dictionary_vr(tag):
-    from pydicom.datadict import dictionary_VR
-    try:
-        vr = dictionary_VR(tag)
-    except KeyError:
-        return None
+    entry = _dictionaries()[0].get(tag)
+    vr = entry[0] if entry else None
     return vr.split(" or ")[0] if vr else None
 
 
 @lru_cache(maxsize=1024)
-def _private_vr(tag, creator):
-    from pydicom.datadict import private_dictionary_VR
-    try:
-        return private_dictionary_VR(tag, creator).split(" or ")[0]
-    except KeyError:
-        return None
+def _private_vr(key, creator):
+    entry = _dictionaries()[1].get(creator, {}).get(key)
+    return entry[0].split(" or ")[0] if entry and entry[0] else None
 
 
 def _vr_name(code):
@@ -244,10 +267,16 @@ class Header:
             Decode as this VR (for private elements of implicit VR files).
         """
         tag = tag_of(key)
-        row = self.file.table.find(self.row, tag)
-        return None if row < 0 else self._decode(row, tag, vr)
+        value, row = self.file.table.get(self.row, tag, vr, _dictionary_vr, self.file.little)
+        if value is _MISSING:
+            return None
+        if value is _SEQUENCE or value is _NON_ASCII:
+            return self._decode(row, tag, vr)
+        return value
 
     def _decode(self, row, tag, vr=None):
+        """An element's value, decoded in Python (sequences, text in a
+        character set)."""
         table = self.file.table
         _, explicit, kind, _, _ = table.row(row)
         if kind == _dicomwalk.SEQUENCE:

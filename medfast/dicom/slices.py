@@ -9,6 +9,7 @@ of thousands of files stays small in memory.  After this step the assembly
 no longer cares where a slice came from.
 """
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -121,20 +122,30 @@ class Slice:
     problems: tuple = field(default=())  # what was odd in this file, reported with the volume
 
 
-def _unit(orientation):
-    row, col = orientation[:3], orientation[3:]
-    return np.concatenate([row / np.linalg.norm(row), col / np.linalg.norm(col)])
+_AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+
+@lru_cache(maxsize=1024)
+def _plane(orientation):
+    """(unit orientation, unit normal) of an ImageOrientationPatient tuple,
+    or None when it is not two orthonormal vectors.  Cached: the slices of a
+    series share a few orientations (and the arrays, read-only)."""
+    o = np.array(orientation, dtype=float)
+    row, col = o[:3], o[3:]
+    if abs(np.linalg.norm(row) - 1) > 1e-2 or abs(np.linalg.norm(col) - 1) > 1e-2 \
+            or abs(np.dot(row, col)) > 1e-2:
+        return None
+    unit = np.concatenate([row / np.linalg.norm(row), col / np.linalg.norm(col)])
+    normal = np.cross(unit[:3], unit[3:])
+    unit.flags.writeable = normal.flags.writeable = False
+    return unit, normal
 
 
 def _check_geometry(position, orientation, spacing, where):
     """Raise NotAVolume for geometry that cannot describe a plane."""
-    if spacing is not None and np.any(spacing <= 0):
+    if spacing is not None and (spacing[0] <= 0 or spacing[1] <= 0):
         raise NotAVolume(f"PixelSpacing is not positive{where}")
-    if orientation is None:
-        return
-    row, col = orientation[:3], orientation[3:]
-    if abs(np.linalg.norm(row) - 1) > 1e-2 or abs(np.linalg.norm(col) - 1) > 1e-2 \
-            or abs(np.dot(row, col)) > 1e-2:
+    if orientation is not None and _plane(tuple(orientation)) is None:
         raise NotAVolume(f"ImageOrientationPatient is not two orthonormal vectors{where}")
 
 
@@ -297,15 +308,11 @@ def _classic_slice(hfile, info, common):
 
 
 def _make_slice(info, frame, position, orientation, spacing, fields):
-    if orientation is None:
-        # dcm2niix: a missing orientation is taken as axial.
-        orientation = np.array([1.0, 0, 0, 0, 1.0, 0])
-    orientation = _unit(orientation)
-    if spacing is None:
-        spacing = np.array([1.0, 1.0])
+    # dcm2niix: a missing orientation is taken as axial.
+    unit, normal = _plane(_AXIAL if orientation is None else tuple(orientation))
     return Slice(file=info, frame=frame, tile=None, position=position,
-                 orientation=orientation, normal=np.cross(orientation[:3], orientation[3:]),
-                 pixel_spacing=tuple(float(v) for v in spacing),
+                 orientation=unit, normal=normal,
+                 pixel_spacing=(1.0, 1.0) if spacing is None else tuple(spacing),
                  shape=(info.rows, info.columns), **fields)
 
 
@@ -397,6 +404,7 @@ def _enhanced_slices(hfile, info, common):
     stack = [i for i, p in enumerate(pointers) if p in (0x00209057, 0x00200032)]
     info.stack_item = stack[-1] if stack else None
     out = []
+    shared = {}  # one object for the values frames repeat (memory: many frames)
     for index in range(n):
         where = f" in frame {index + 1}"
         position = floats(positions[index], 3)
@@ -420,12 +428,14 @@ def _enhanced_slices(hfile, info, common):
             fields["echo_time"] = number(echo_times[index])
         if frame_types[index]:
             image_type = tuple(str(v).upper() for v in _list(frame_types[index]))
+            image_type = shared.setdefault(image_type, image_type)
             fields["image_type"] = image_type
             fields["derived"] = common["derived"] or "DERIVED" in image_type
         component = str(components[index] or "").upper()
         fields["complex_kind"] = _complex_kind(fields["image_type"], component) \
             or common["complex_kind"]
         s = _make_slice(info, index, position, orientation, spacing, fields)
+        s.pixel_spacing = shared.setdefault(s.pixel_spacing, s.pixel_spacing)
         if bvalues[index] is not None:
             s.bvalue = number(bvalues[index])
             s.gradient = floats(gradients[index], 3)

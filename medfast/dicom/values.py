@@ -44,10 +44,12 @@ def floats(value, n):
     if len(value) != n:
         return None
     try:
-        out = np.array([float(v) for v in value], dtype=float)
+        values = [float(v) for v in value]
     except (TypeError, ValueError):
         return None
-    return out if np.all(np.isfinite(out)) else None
+    if not all(map(math.isfinite, values)):
+        return None
+    return np.array(values)
 
 
 def short_manufacturer(value):
