@@ -7,6 +7,7 @@ volumes).  Volumes are matched by content, not by
 file name.  References: the stored ``Ref/`` folders, and dcm2niix run live
 (PyPI package ``dcm2niix``) on every ``In/`` folder.
 """
+from pathlib import Path
 import shutil
 import subprocess
 
@@ -22,14 +23,18 @@ SETS = ["bits12", "enhanced", "nih", "siemens_orientation", "transfer_syntax", "
 # What dcm2niix writes from each In/ folder: 79 volumes.
 COUNTS = {"bits12": 3, "enhanced": 3, "nih": 8, "siemens_orientation": 21,
           "transfer_syntax": 9, "fmap": 14, "xa30": 21}
+# The real DICOM kept in the repository (a subset of the sets above), run by
+# every fresh clone: tests/data/README.md.
+BUNDLED = Path(__file__).resolve().parents[1] / "data" / "dicom_qa"
 _cache = {}
 
 
-def _ours(name):
-    if name not in _cache:
-        images = medfast.load_dicom_all(qa_root() / name / "In")
-        _cache[name] = [(canonical(img.array, img.affine), img) for img in images]
-    return _cache[name]
+def _ours(name, root=None):
+    folder = (root or qa_root()) / name / "In"
+    if folder not in _cache:
+        images = medfast.load_dicom_all(folder)
+        _cache[folder] = [(canonical(img.array, img.affine), img) for img in images]
+    return _cache[folder]
 
 
 def _channels(array):
@@ -49,11 +54,11 @@ def _same_values(ours, ref):
     return np.array_equal(ours.astype(np.int64), ref.astype(np.int64))
 
 
-def _check_matches(name, ref_path):
+def _check_matches(name, ref_path, root=None):
     ref = nib.load(ref_path)
     ref_data, ref_affine = canonical(np.asanyarray(ref.dataobj), ref.affine)
     seen = []
-    for (data, affine), img in _ours(name):
+    for (data, affine), img in _ours(name, root):
         if data.shape != ref_data.shape:
             seen.append(f"{img.meta['dicom_series']}: shape {data.shape}")
             continue
@@ -83,18 +88,31 @@ def test_matches_stored_reference(name, ref_path):
     _check_matches(name, ref_path)
 
 
-@pytest.mark.parametrize("name", SETS)
-def test_matches_live_dcm2niix(name, dicom_qa, tmp_path):
+def _live_dcm2niix(folder, out):
     exe = shutil.which("dcm2niix")
     if exe is None:
         pytest.skip("dcm2niix not installed (pip install dcm2niix)")
-    run = subprocess.run([exe, "-z", "n", "-b", "n", "-f", "%p_%s", "-o", str(tmp_path),
-                          str(dicom_qa / name / "In")], capture_output=True, text=True)
+    run = subprocess.run([exe, "-z", "n", "-b", "n", "-f", "%p_%s", "-o", str(out),
+                          str(folder)], capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
-    refs = sorted(tmp_path.glob("*.nii"))
-    assert len(refs) == COUNTS[name], run.stdout
+    return sorted(out.glob("*.nii")), run.stdout
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_matches_live_dcm2niix(name, dicom_qa, tmp_path):
+    refs, log = _live_dcm2niix(dicom_qa / name / "In", tmp_path)
+    assert len(refs) == COUNTS[name], log
     for ref_path in refs:
         _check_matches(name, ref_path)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in BUNDLED.iterdir() if p.is_dir()))
+def test_bundled_real_data_matches_live_dcm2niix(name, tmp_path):
+    refs, log = _live_dcm2niix(BUNDLED / name / "In", tmp_path)
+    assert refs, log
+    for ref_path in refs:
+        _check_matches(name, ref_path, BUNDLED)
+    assert len(_ours(name, BUNDLED)) == len(refs)
 
 
 def test_every_volume_is_found(dicom_qa):
