@@ -521,11 +521,13 @@ def test_dti_bvalues_and_directions_from_the_rule(tmp_path):
     np.testing.assert_allclose(mine["bvecs"], expected, atol=1e-5)
 
 
-def test_trace_volumes_of_a_non_tensor_series(tmp_path):
+@pytest.mark.parametrize("where", [1, 4])
+def test_trace_volumes_of_a_non_tensor_series(tmp_path, where):
     # (0019,10E0) 0 directions: b > 0 without a direction is a trace
-    # image; dcm2niix writes the series without them and, as '_ADC', with.
-    table = [(0, (0, 0, 0)), (1000, (1, 0, 0)), (1000, (0, 1, 0)), (1000, (0, 0, 1)),
-             (1000, (0, 0, 0))]
+    # image; dcm2niix writes the series without them and, as '_ADC', with
+    # them last.
+    table = [(0, (0, 0, 0)), (1000, (1, 0, 0)), (1000, (0, 1, 0)), (1000, (0, 0, 1))]
+    table.insert(where, (1000, (0, 0, 0)))
     folder = write_ge(tmp_path / "in", dwi_series(table, directions=0))
     mine, refs = ours(folder), dcm2niix(folder, tmp_path / "out")
     assert sorted(refs) == ["5", "5_ADC"]

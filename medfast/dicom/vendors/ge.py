@@ -27,9 +27,9 @@ the same values for files as GE writes them.
   (dcm2niix reads it whatever the sequence: its "epi2 only" rule decides
   the BIDS guess, not the .bval); the direction (0019,xxBB/BC/BD) is in
   GE's logical axes (frequency, phase, slice), converted to the patient's
-  by :func:`patient_directions` as dcm2niix's ``geCorrectBvecs`` does.  A b > 0 without a direction is an isotropic (trace) image when the
-  series is not a tensor acquisition (dcm2niix's ``isGEADC``), else a b = 0
-  image.
+  by :func:`patient_directions` as dcm2niix's ``geCorrectBvecs`` does.  A
+  b > 0 without a direction is an isotropic (trace) image when the series
+  is not a tensor acquisition (dcm2niix's ``isGEADC``), else a b = 0 image.
 """
 import math
 
