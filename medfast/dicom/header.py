@@ -328,7 +328,7 @@ class Header:
         if row < 0:
             return None
         if vr is None and self.file.table.row(row)[1] is None:
-            vr = _private_vr(f"{group:04X}xx{element & 0xFF:02X}", creator) or "OB"
+            vr = _private_vr((group << 16) | 0x1000 | (element & 0xFF), creator) or "OB"
         return self._decode(row, tag, vr)
 
     def __repr__(self):

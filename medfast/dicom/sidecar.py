@@ -30,7 +30,7 @@ import numpy as np
 
 from .header import read_header
 from .values import clock as _clock, date_of, short_manufacturer, tm_seconds as _dicom_seconds
-from .vendors import siemens
+from .vendors import ge, siemens
 
 __all__ = ["bids_sidecar", "diffusion_table", "anonymize", "IDENTIFYING_FIELDS"]
 
@@ -229,7 +229,7 @@ def _siemens_xa_private(header, element, creator="SIEMENS MR SDI 02", shared=Fal
 def _ge_image_kind(header):
     """GE private image type (0043,102F): 0 magnitude, 1 phase, 2 real,
     3 imaginary; None when absent."""
-    value = header.private(0x0043, "GEMS_PARM_01", 0x2F)
+    value = header.private(0x0043, "GEMS_PARM_01", 0x2F, vr="SS")
     if isinstance(value, (bytes, bytearray)) and len(value) >= 2:
         value = struct.unpack("<h", bytes(value[:2]))[0]
     number = _number(value)
@@ -276,14 +276,24 @@ def _image_type(volume, header):
 def _ge_phase_positive(header):
     """GE phase-encoding polarity: 1 (unflipped), 0 (flipped) or None.
 
-    From Rectilinear Phase Encode Reordering (0018,9034) where present,
+    From Rectilinear Phase Encode Reordering (0018,9034) where present
+    (dcm2niix, issue 674: LINEAR is flipped, REVERSE_LINEAR unflipped),
     else from the EPI flags of the private user data (0043,102A), read at
-    the offsets dcm2niix uses.
+    the offsets dcm2niix uses.  Reversed volumes of reverse-polarity EPI
+    (their rows flipped back) have the other polarity.
     """
-    reorder = _text(header.get("RectilinearPhaseEncodeReordering"))
-    if reorder in ("LINEAR", "REVERSE_LINEAR"):
-        return 1 if reorder == "LINEAR" else 0
-    data = header.private(0x0043, "GEMS_PARM_01", 0x2A)
+    positive = _ge_recorded_polarity(header)
+    if positive is not None and header.slice.flip_rows:
+        positive = 1 - positive
+    return positive
+
+
+def _ge_recorded_polarity(header):
+    """The polarity the headers record (1 unflipped, 0 flipped, or None)."""
+    reorder = (_text(header.get("RectilinearPhaseEncodeReordering")) or "").upper()
+    if reorder[:1] in ("L", "R"):
+        return 0 if reorder[0] == "L" else 1
+    data = header.private(0x0043, "GEMS_PARM_01", 0x2A, vr="OB")
     if not isinstance(data, (bytes, bytearray)) or len(data) < 916:
         return None
     data = bytes(data)
@@ -312,7 +322,7 @@ def _phase_encoding(header, out):
     PhaseEncodingAxis when the polarity is unknown) in medfast's axes."""
     direction = _text(header.get("InPlanePhaseEncodingDirection"))
     if header.manufacturer == "GE" and not direction:
-        direction = _text(header.private(0x0043, "GEMS_PARM_01", 0x8A))
+        direction = _text(header.private(0x0043, "GEMS_PARM_01", 0x8A, vr="CS"))
     direction = {"ROW": "ROW", "COL": "COL", "COLUMN": "COL"}.get((direction or "").upper())
     if direction is None:
         return None
@@ -352,7 +362,7 @@ def _bandwidth_per_pixel_phase_encode(header):
 # --------------------------------------------------------------------------
 def _ge_protocol(header):
     """GE's gzipped protocol data block (0025,101B) as {KEY: value}."""
-    raw = header.private(0x0025, "GEMS_SERS_01", 0x1B)
+    raw = header.private(0x0025, "GEMS_SERS_01", 0x1B, vr="OB")
     if not isinstance(raw, (bytes, bytearray)) or len(raw) < 24:
         return {}
     raw = bytes(raw)
@@ -396,7 +406,7 @@ def _ge_slice_times(volume, header, tr):
     if any(i is None for i in instances) or len(set(instances)) != len(instances):
         return None
     mb = 1
-    values = header.private(0x0043, "GEMS_PARM_01", 0xB6)
+    values = header.private(0x0043, "GEMS_PARM_01", 0xB6, vr="LO")
     if values:
         first = str(values[0] if not isinstance(values, str) else values.split("\\")[0])
         mb = max(1, int(_number(first) or 1))
@@ -646,10 +656,13 @@ def bids_sidecar(volume):
         _put(out, key, _text(value))
     sequence = get("SequenceName") or get("PulseSequenceName")
     if sequence is None and header.manufacturer == "GE":
-        sequence = header.private(0x0019, "GEMS_ACQU_01", 0x9C)
+        sequence = header.private(0x0019, "GEMS_ACQU_01", 0x9C, vr="LO")
     _put(out, "SequenceName", _text(sequence))
     _put(out, "ImageType", _image_type(volume, header))
-    number = _number(get("SeriesNumber"))
+    # The slice's number: GE reversed-polarity volumes are series + 1000.
+    number = volume.first.series_number
+    if number is None:
+        number = _number(get("SeriesNumber"))
     _put(out, "SeriesNumber", int(number) if number is not None else None)
     date, seconds = _acquisition_time(volume, header)
     if seconds is not None:
@@ -674,6 +687,9 @@ def bids_sidecar(volume):
     inversion = _number(get("InversionTime"))
     _put(out, "InversionTime", inversion / 1000.0 if inversion and inversion > 0 else None)
     _put(out, "FlipAngle", _positive(get("FlipAngle")))
+    if header.manufacturer == "GE":
+        polarity = _ge_phase_positive(header)
+        _put(out, "PhaseEncodingPolarityGE", {1: "Unflipped", 0: "Flipped"}.get(polarity))
     _put(out, "PercentPhaseFOV", _positive(get("PercentPhaseFieldOfView")))
     _put(out, "PercentSampling", _positive(get("PercentSampling")))
     train = _number(get("EchoTrainLength"))
@@ -711,14 +727,23 @@ def anonymize(sidecar):
 # Diffusion
 # --------------------------------------------------------------------------
 def _diffusion_of_slice(s):
-    """(b-value, LPS gradient direction or None) of one slice, or None.
-
-    GE directions are in its logical axes, not the patient's: left out
-    (the b-values are kept)."""
+    """(b-value, gradient direction or None) of one slice, or None: in
+    the patient's axes (LPS), or GE's logical axes (see
+    :func:`_ge_diffusion`)."""
     if s.bvalue is None:
         return None
-    gradient = None if s.isotropic or s.gradient_axes != "patient" else s.gradient
-    return s.bvalue, gradient
+    return s.bvalue, None if s.isotropic else s.gradient
+
+
+def _ge_diffusion(volume, table):
+    """GE logical directions to the patient's, as dcm2niix does (see
+    :func:`.vendors.ge.patient_directions`); the phase-encoding axis from
+    (0018,1312), else GE's private copy (0043,108A)."""
+    header = _Header(volume.first)
+    phase = _text(header.get("InPlanePhaseEncodingDirection")) or _text(
+        header.private(0x0043, "GEMS_PARM_01", 0x8A, vr="CS"))
+    phase = {"R": "ROW", "C": "COL"}.get((phase or "").upper()[:1])
+    return ge.patient_directions(table, volume.first, phase, len(volume.grid[0]))
 
 
 def _direction(value):
@@ -789,8 +814,11 @@ def diffusion_table(volume):
     Sources: DiffusionBValue (0018,9087) and DiffusionGradientOrientation
     (0018,9089) of classic files, the MRDiffusionSequence of each frame of
     enhanced files, and for Siemens the CSA header's ``B_value`` and
-    ``DiffusionGradientDirection`` (or the private (0019,100C)/(0019,100E)).
-    GE's private diffusion fields are not read.
+    ``DiffusionGradientDirection`` (or the private (0019,100C)/(0019,100E)),
+    for GE its private b-value and logical direction, converted as dcm2niix
+    does (:func:`.vendors.ge.patient_directions`: b-values scaled by a short
+    direction are rescaled, a b > 0 without a direction is b = 0 in a
+    tensor series).
     """
     table = []
     for row in volume.grid:
@@ -798,14 +826,18 @@ def diffusion_table(volume):
         if entry is None or entry[0] is None:
             return None
         table.append(entry)
-    bvals = [max(0.0, float(b)) for b, _ in table]
+    if volume.first.gradient_axes == "logical":
+        bvals, directions = _ge_diffusion(volume, table)
+        bvals = [max(0.0, float(b)) for b in bvals]
+    else:
+        bvals = [max(0.0, float(b)) for b, _ in table]
+        directions = np.zeros((len(table), 3))
+        for t, (b, direction) in enumerate(table):
+            vector = _direction(direction)
+            if bvals[t] > 0 and vector is not None:
+                directions[t] = vector
     if not any(b > 0 for b in bvals):
         return None
-    directions = np.zeros((len(table), 3))
-    for t, (b, direction) in enumerate(table):
-        vector = _direction(direction)
-        if b > 0 and vector is not None:
-            directions[t] = vector
     bvecs = fsl_bvecs(directions, volume.affine)
     bvecs = np.round(bvecs, 6) + 0.0  # + 0.0 turns -0.0 into 0.0
     return ([_json_number(b) for b in bvals],
