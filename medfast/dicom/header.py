@@ -103,7 +103,10 @@ def _dictionary_vr(tag):
 
 
 @lru_cache(maxsize=1024)
-def _private_vr(key, creator):
+def _private_vr(tag, creator):
+    """The VR pydicom's private dictionary gives element `tag` of `creator`
+    (keys like '0043xx39'), or None."""
+    key = f"{tag >> 16:04X}xx{tag & 0xFF:02X}"
     entry = _dictionaries()[1].get(creator, {}).get(key)
     return entry[0].split(" or ")[0] if entry and entry[0] else None
 
