@@ -12,6 +12,9 @@ from ..orientation import lps_to_ras_affine
 POSITION_TOLERANCE = 0.01
 # Relative spread of the gaps above which spacing is reported non-uniform.
 SPACING_TOLERANCE = 0.01
+# dcm2niix's kSliceTolerance: a gap further than this from the first one
+# makes the spacing vary (the first step is then used, as dcm2niix does).
+SLICE_TOLERANCE = 0.2
 # Angle between the slice step and the normal reported as a tilt (degrees).
 TILT_TOLERANCE = 0.05
 
@@ -42,6 +45,10 @@ def affine_and_checks(first, positions, default_spacing):
         Non-uniform spacing, missing slices, gantry tilt.
     tilt : float
         Angle in degrees between the slice step and the slice normal.
+    distances : ndarray or None
+        When the gaps vary by more than 0.2 mm: each slice's distance from
+        the first along the normal (dcm2niix then uses the first step for
+        the affine, and writes an equidistant copy, see :mod:`.equalize`).
     """
     row_dir, col_dir = first.orientation[:3], first.orientation[3:]
     lps = np.eye(4)
@@ -50,12 +57,17 @@ def affine_and_checks(first, positions, default_spacing):
     lps[:3, 3] = positions[0]
     problems = []
     tilt = 0.0
+    distances = None
     if len(positions) > 1:
         step = (positions[-1] - positions[0]) / (len(positions) - 1)
         normal = first.normal
-        gaps = np.diff(slice_distances(positions, normal))
+        along = slice_distances(positions, normal)
+        gaps = np.diff(along)
         mean = float(np.mean(gaps))
         median = float(np.median(gaps))
+        if np.max(np.abs(gaps - gaps[0])) > SLICE_TOLERANCE:
+            step = positions[1] - positions[0]
+            distances = along - along[0]
         if np.max(np.abs(gaps - mean)) > SPACING_TOLERANCE * abs(mean) + 1e-4:
             big = np.flatnonzero(gaps > 1.5 * median)
             if big.size:
@@ -63,9 +75,10 @@ def affine_and_checks(first, positions, default_spacing):
                 problems.append(
                     f"missing slices: {missing} gap(s) of about {median:.3g} mm "
                     f"(after slice {int(big[0]) + 1} of {len(positions)})")
+            used = (f"the first, {gaps[0]:.4g} mm, as dcm2niix" if distances is not None
+                    else f"the mean, {mean:.4g} mm")
             problems.append(f"non-uniform slice spacing ({gaps.min():.4g} to "
-                            f"{gaps.max():.4g} mm); the affine uses the mean, "
-                            f"{mean:.4g} mm")
+                            f"{gaps.max():.4g} mm); the affine uses {used}")
         cosine = abs(np.dot(step, normal)) / np.linalg.norm(step)
         tilt = float(np.degrees(np.arccos(min(1.0, cosine))))
         if tilt > TILT_TOLERANCE:
@@ -77,7 +90,7 @@ def affine_and_checks(first, positions, default_spacing):
     else:
         step = first.normal * (default_spacing or 1.0)
     lps[:3, 2] = step
-    return lps_to_ras_affine(lps), problems, tilt
+    return lps_to_ras_affine(lps), problems, tilt, distances
 
 
 def untilted_affine(affine):

@@ -1,7 +1,10 @@
 """Load DICOM volumes as :class:`medfast.Image` (RAS affine, metadata)."""
 import os
 
+import numpy as np
+
 from ..image import Image
+from .equalize import equalize
 from .geometry import untilted_affine
 from .pixels import volume_pixels
 from .scan import summary, volume_name, volumes
@@ -34,6 +37,8 @@ def image_and_sidecar(volume, correct_tilt=False):
     sidecar : dict
     """
     array, scaling = volume_pixels(volume)
+    if volume.equalize is not None:
+        array = _equalized(array, volume.equalize)
     try:
         sidecar = bids_sidecar(volume)
     except Exception as exc:
@@ -61,6 +66,17 @@ def image_and_sidecar(volume, correct_tilt=False):
                        order="linear", dtype=img.dtype if img.dtype.kind == "f" else "float32")
         img.meta["GantryTiltCorrected"] = True
     return img, sidecar
+
+
+def _equalized(array, plan):
+    """The equidistant copy of a stack (:mod:`.equalize`); colour voxels
+    resampled channel by channel."""
+    distances, count, spacing = plan
+    if array.dtype.names:
+        channels = np.stack([array[name] for name in array.dtype.names], axis=-1)
+        out = equalize(channels, distances, count, spacing)
+        return np.ascontiguousarray(out).view(array.dtype)[..., 0]
+    return equalize(array, distances, count, spacing)
 
 
 def _no_volume_error(path, skipped):
@@ -121,6 +137,9 @@ def load_dicom(path, series=None, *, correct_tilt=False):
         if not found:
             names = ", ".join(volume_name(v) for v in everything)
             raise ValueError(f"{path}: no series {series!r}; found: {names}")
+    if len(found) > 1 and len([v for v in found if not v.variant]) == 1:
+        # One volume and its other renderings ('_Eq', '_ADC'): the volume.
+        found = [v for v in found if not v.variant]
     if len(found) > 1:
         listing = "\n".join(f"  {summary(v)}" for v in found)
         raise ValueError(

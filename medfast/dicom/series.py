@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..orientation import lps_to_ras_affine
+from . import equalize
 from .geometry import POSITION_TOLERANCE, affine_and_checks, slice_distances
+from .pixels import stored_dtype
 
 ORIENTATION_TOLERANCE = 1e-4    # dcm2niix: ImageOrientationPatient components
 _SUFFIX = {"phase": "_ph", "real": "_real", "imaginary": "_imaginary",
@@ -53,6 +55,13 @@ class Volume:
         '_ph', '_i00007', '_ADC'...).
     dropped : list of (Slice, str)
         Slices of the series left out of this volume, and why.
+    variant : bool
+        Another rendering of a volume of the same series: its equidistant
+        copy ('_Eq') or the whole diffusion series with its derived volumes
+        ('_ADC').  ``load_dicom`` does not count variants as more volumes.
+    equalize : tuple or None
+        For an '_Eq' copy: the slices' distances, count and spacing the
+        pixels are resampled to.
     """
 
     grid: list
@@ -62,6 +71,8 @@ class Volume:
     suffix: str = ""
     name: str = ""
     dropped: list = field(default_factory=list)
+    variant: bool = False      # another rendering of a volume ('_Eq', '_ADC')
+    equalize: object = None    # (distances, count, spacing) of an '_Eq' copy
 
     @property
     def first(self):
@@ -72,7 +83,8 @@ class Volume:
     def shape(self):
         """(columns, rows, slices[, volumes]): the array's shape."""
         rows, cols = self.first.shape
-        shape = (cols, rows, len(self.grid[0]))
+        slices = self.equalize[1] if self.equalize is not None else len(self.grid[0])
+        shape = (cols, rows, slices)
         if len(self.grid) > 1:
             shape += (len(self.grid),)
         return shape
@@ -314,20 +326,43 @@ def _split_isotropic(volume):
     main = Volume(kept, volume.affine, list(volume.problems), volume.tilt, volume.suffix,
                   dropped=volume.dropped)
     adc = Volume(kept + derived, volume.affine, list(volume.problems), volume.tilt,
-                 volume.suffix + "_ADC")
+                 volume.suffix + "_ADC", variant=True)
     main.problems.append(f"{len(derived)} derived isotropic (trace/ADC) volume(s) left out "
                          f"(the whole series is written as '_ADC')")
     return [main, adc]
 
 
 def _make_volumes(grid, problems, dropped, suffix):
+    distances = None
     if grid[0][0].position is None:
         affine, more, tilt = _placeholder_affine(grid[0]), [], 0.0
     else:
         positions = np.array([s.position for s in grid[0]])
-        affine, more, tilt = affine_and_checks(grid[0][0], positions, grid[0][0].slice_spacing)
+        affine, more, tilt, distances = affine_and_checks(grid[0][0], positions,
+                                                          grid[0][0].slice_spacing)
     volume = Volume(grid, affine, problems + more, tilt, suffix, dropped=dropped)
-    return _split_isotropic(volume) or [volume]
+    return (_split_isotropic(volume) or [volume]) + _equidistant(volume, distances)
+
+
+def _equidistant(volume, distances):
+    """dcm2niix's '_Eq' copy of a 3-D stack with unequal gaps (see
+    :mod:`.equalize`): [] or [Volume]."""
+    if distances is None or len(volume.grid) > 1 or volume.tilt:
+        return []
+    info = volume.first.file
+    if not equalize.eligible(stored_dtype(info), info.samples == 3):
+        return []
+    plan = equalize.plan(distances)
+    if plan is None:
+        return []
+    count, spacing = plan
+    affine = volume.affine.copy()
+    affine[:3, 2] *= spacing / np.linalg.norm(affine[:3, 2])
+    copy = Volume(volume.grid, affine, [f"slices resampled to {count} equidistant slices "
+                                        f"{spacing:.4g} mm apart (dcm2niix's '_Eq')"],
+                  0.0, volume.suffix + "_Eq", variant=True)
+    copy.equalize = (distances, count, spacing)
+    return [copy]
 
 
 def _placeholder_affine(slices):

@@ -488,15 +488,45 @@ def _write_positions(folder, offsets, **fields):
 
 def test_missing_slice_reported(tmp_path):
     stack, positions = _write_positions(tmp_path, [0, 2, 4, 8, 10, 12])
-    img = medfast.load_dicom(tmp_path)
+    img = medfast.load_dicom(tmp_path)  # the stack, not its equidistant copy
     assert img.shape == (8, 6, 6)  # no slice invented
     np.testing.assert_array_equal(img.array, expected_array(stack))
     problems = _problems(img)
     assert any("missing slices: 1" in p and "after slice 3" in p for p in problems), problems
-    # The affine is still exact at the first slice, with the mean step.
-    np.testing.assert_allclose(img.affine, ras_affine(AXIAL, (1, 1), positions))
-    info, = medfast.scan_dicom(tmp_path)
+    # The affine is exact at the first slice, with the first step (as
+    # dcm2niix: the gap then shows as the distances the affine gets wrong).
+    np.testing.assert_allclose(img.affine, ras_affine(AXIAL, (1, 1), positions[:2]))
+    info, eq = medfast.scan_dicom(tmp_path)
     assert info.problems == tuple(problems)
+    assert eq.name == info.name + "_Eq" and eq.shape == (8, 6, 7)
+
+
+@pytest.mark.parametrize("offsets, dtype", [
+    ([0, 2, 4, 8, 10, 12], np.int16),        # a missing slice
+    ([0, 2, 4.5, 6, 8], np.int16),           # one gap off by 0.5 mm
+    ([0, 1, 2, 3, 5, 7, 9, 14, 19], np.int16),  # three thicknesses (CT-like)
+    ([0, 3, 3.5, 4, 10], np.uint8),          # gaps shorter and longer
+])
+def test_unequal_gaps_as_dcm2niix(tmp_path, offsets, dtype):
+    """Gaps varying by more than 0.2 mm: the stack with the first step, and
+    an equidistant copy '_Eq' (linear interpolation between the nearest
+    slices), both equal to dcm2niix's two files."""
+    positions = np.array([[-10.0, -20.0, 30.0 + z] for z in offsets])
+    stack = ramp(len(offsets), dtype=dtype, seed=3)
+    write_series(tmp_path / "in", stack, positions, modality="MR")
+    refs = _dcm2niix(tmp_path / "in", tmp_path / "out")
+    assert len(refs) == 2
+    images = medfast.load_dicom_all(tmp_path / "in")
+    assert [img.meta["dicom_series"].endswith("_Eq") for img in images] == [False, True]
+    for (_, ref), img in zip(sorted(refs, key=lambda r: "_Eq" in r[0]), images):
+        _assert_same_as_dcm2niix(img, ref)
+
+
+def test_uint16_gets_no_equidistant_copy(tmp_path):
+    """dcm2niix equalizes int16, uint8, float and RGB data only."""
+    positions = np.array([[-10.0, -20.0, 30.0 + z] for z in [0, 2, 4, 8, 10, 12]])
+    write_series(tmp_path / "u16", ramp(6, dtype=np.uint16, seed=2), positions)
+    assert len(medfast.scan_dicom(tmp_path / "u16")) == 1
 
 
 def test_non_uniform_spacing_reported(tmp_path):
@@ -505,7 +535,7 @@ def test_non_uniform_spacing_reported(tmp_path):
     problems = _problems(img)
     assert any("non-uniform slice spacing" in p for p in problems), problems
     assert not any("missing" in p for p in problems)
-    info, = medfast.scan_dicom(tmp_path)
+    info = medfast.scan_dicom(tmp_path)[0]
     assert any("non-uniform" in p for p in info.problems)
 
 
