@@ -57,6 +57,8 @@ def image_and_sidecar(volume, correct_tilt=False):
         meta["bvals"], meta["bvecs"] = diffusion
     if volume.problems:
         meta["problems"] = list(volume.problems)
+    if volume.first.position is None:
+        meta["qform_code"] = meta["sform_code"] = 0  # no place in the patient
     if volume.tilt:
         meta["GantryTilt"] = volume.tilt
     img = Image(array, volume.affine, meta)

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..orientation import lps_to_ras_affine
 from . import equalize
 from .geometry import POSITION_TOLERANCE, affine_and_checks, slice_distances
 from .pixels import stored_dtype
@@ -307,9 +306,13 @@ def _stack(slices):
 
 
 def _no_geometry_stack(slices):
-    """Slices without ImagePositionPatient: stacked in file order (dcm2niix
-    does the same, with a placeholder geometry)."""
+    """Slices without ImagePositionPatient: stacked in file order, reversed
+    when the slice normal points mostly backwards (as dcm2niix stacks them,
+    with a placeholder geometry)."""
     ordered = sorted(slices, key=_file_order)
+    normal = ordered[0].normal
+    if normal[np.argmax(np.abs(normal))] < 0:
+        ordered.reverse()
     return [([ordered], ["no ImagePositionPatient: slices stacked in instance order, "
                          "the affine is a placeholder"], [])]
 
@@ -335,7 +338,10 @@ def _split_isotropic(volume):
 def _make_volumes(grid, problems, dropped, suffix):
     distances = None
     if grid[0][0].position is None:
-        affine, more, tilt = _placeholder_affine(grid[0]), [], 0.0
+        affine, more, tilt = _placeholder_affine(grid), [], 0.0
+        for row in grid:
+            for s in row:
+                s.flip_rows = True  # dcm2niix's row order, for its placeholder
     else:
         positions = np.array([s.position for s in grid[0]])
         affine, more, tilt, distances = affine_and_checks(grid[0][0], positions,
@@ -365,15 +371,19 @@ def _equidistant(volume, distances):
     return [copy]
 
 
-def _placeholder_affine(slices):
-    """Voxel sizes only (no position): the orientation of the first slice
-    and its pixel spacing, at the origin."""
-    first = slices[0]
-    lps = np.eye(4)
-    lps[:3, 0] = first.orientation[:3] * first.pixel_spacing[1]
-    lps[:3, 1] = first.orientation[3:] * first.pixel_spacing[0]
-    lps[:3, 2] = first.normal * (first.slice_spacing or 1.0)
-    return lps_to_ras_affine(lps)
+def _placeholder_affine(grid):
+    """Images without a position have no place in the patient: the voxel
+    sizes alone, as NIfTI (and nibabel) read a file whose qform and sform
+    codes are 0 (x flipped, centred), which is what dcm2niix writes for
+    them (with the rows in its order: ``Slice.flip_rows``)."""
+    first = grid[0][0]
+    shape = np.array([first.shape[1], first.shape[0], len(grid[0])], dtype=float)
+    zooms = np.array([-first.pixel_spacing[1], first.pixel_spacing[0],
+                      first.slice_spacing or 1.0])
+    affine = np.eye(4)
+    affine[:3, :3] = np.diag(zooms)
+    affine[:3, 3] = -(shape - 1) / 2.0 * zooms
+    return affine
 
 
 def assemble(slices):

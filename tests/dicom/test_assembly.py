@@ -948,3 +948,28 @@ def test_non_volume_objects_skipped(tmp_path):
     assert "SR" in reasons["report.dcm"]
     assert "RTSTRUCT" in reasons["rtstruct.dcm"]
     assert len(medfast.load_dicom_all(tmp_path)) == 3
+
+
+@pytest.mark.parametrize("orientation", [None, AXIAL, SAGITTAL, CORONAL, (-1, 0, 0, 0, 1, 0),
+                                         (0, -1, 0, 0, 0, -1), oblique(20, -15, 30)])
+@pytest.mark.parametrize("count", [1, 3])
+def test_images_without_position_as_dcm2niix(tmp_path, orientation, count):
+    """Secondary captures without ImagePositionPatient: stacked in instance
+    order with no place in the patient (qform/sform codes 0), voxel sizes
+    and row order as dcm2niix writes them; the NIfTI medfast writes reads
+    back (nibabel) exactly as dcm2niix's."""
+    (tmp_path / "in").mkdir()
+    for k in range(count):
+        ds = image_dataset(ramp(1, seed=k)[0], position=None, orientation=orientation,
+                           pixel_spacing=(0.5, 0.8), modality="OT", series_number=50,
+                           instance_number=count - k, series_uid="1.2.3.4.99")
+        save(ds, tmp_path / "in" / f"sc{k}.dcm")
+    (_, ref), = _dcm2niix(tmp_path / "in", tmp_path / "out")
+    img = medfast.load_dicom(tmp_path / "in")
+    _assert_same_as_dcm2niix(img, ref)
+    medfast.save(img, tmp_path / "ours.nii")
+    ours, theirs = nib.load(tmp_path / "ours.nii"), next((tmp_path / "out").glob("*.nii"))
+    theirs = nib.load(theirs)
+    assert ours.header["sform_code"] == ours.header["qform_code"] == 0
+    np.testing.assert_allclose(ours.affine, theirs.affine, atol=1e-5)
+    np.testing.assert_array_equal(np.asanyarray(ours.dataobj), np.asanyarray(theirs.dataobj))
