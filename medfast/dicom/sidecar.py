@@ -30,7 +30,7 @@ import numpy as np
 
 from .header import read_header
 from .values import clock as _clock, date_of, short_manufacturer, tm_seconds as _dicom_seconds
-from .vendors import siemens
+from .vendors import philips, siemens
 
 __all__ = ["bids_sidecar", "diffusion_table", "anonymize", "IDENTIFYING_FIELDS"]
 
@@ -689,6 +689,9 @@ def bids_sidecar(volume):
     out["ImageOrientationPatientDICOM"] = [
         _json_number(round(float(v), 8)) for v in volume.first.orientation]
     _put(out, "InPlanePhaseEncodingDirectionDICOM", direction)
+    if header.manufacturer == "Philips":
+        out.update(philips.sidecar_fields(volume, header.groups[0] if header.groups
+                                          else header.ds))
     return out
 
 

@@ -434,6 +434,8 @@ def _enhanced_slices(hfile, info, common):
         for key, value in extra[index].items():
             if key == "field_map":
                 s.complex_kind = "fieldmaphz" if s.complex_kind == "real" else s.complex_kind
+            elif key == "stack_item":
+                info.stack_item = value  # a vendor key with the in-stack index elsewhere
             else:
                 setattr(s, key, value)
         out.append(s)
