@@ -469,12 +469,19 @@ def assemble(slices):
     volumes = []
     for bucket in buckets.values():
         sets = defaultdict(list)
+        kinds = defaultdict(set)
+        for s in bucket:
+            if s.file.four_d:
+                kinds[s.file.path].add((s.echo_time, s.complex_kind))
         for s in bucket:
             key = _same_set_key(s)
             if s.file.four_d:
-                # A 4-D file is converted on its own, split where the
-                # rescaling differs (dcm2niix).
-                key += (s.file.path, s.slope, s.intercept)
+                # A 4-D file is converted on its own; when its echo times or
+                # kinds vary it is also split where the rescaling differs
+                # (dcm2niix), else varying rescaling gives display values.
+                key += (s.file.path,)
+                if len(kinds[s.file.path]) > 1:
+                    key += (s.slope, s.intercept)
             sets[key].append(s)
         multi_echo = len({_echo_part(k) for k in sets}) > 1
         groups, unplaced = [], []

@@ -193,7 +193,7 @@ TEMPORAL_INDEX = 0x00209128
 def write_enhanced(path, volumes, *, slices=3, rows=4, cols=5, frame_order=None,
                    pointers=(STACK_ID, IN_STACK, 0x00209128), dimension=None,
                    syntax=ExplicitVRLittleEndian, blocks=None, manufacturer=PHILIPS,
-                   software="5.7.1", step=4.0, private_frame=True, header=None):
+                   software="5.7.1", step=4.0, private_frame=True, per_slice=None, header=None):
     """Write one enhanced (multi-frame) MR file of ``len(volumes)`` volumes.
 
     Parameters
@@ -211,6 +211,9 @@ def write_enhanced(path, volumes, *, slices=3, rows=4, cols=5, frame_order=None,
     dimension : callable, optional
         ``dimension(t, k, volume) -> list of int``: each frame's
         DimensionIndexValues (default: 1, k+1, t+1; None leaves them out).
+    per_slice : list of dict, optional
+        Per slice position, values that override the volume's (e.g. a
+        RescaleSlope that varies within each volume).
 
     Returns
     -------
@@ -249,7 +252,7 @@ def write_enhanced(path, volumes, *, slices=3, rows=4, cols=5, frame_order=None,
     frames, pixels = [], []
     values = np.zeros((len(volumes), slices, rows, cols), np.uint16)
     for t, k in frame_order:
-        volume = volumes[t]
+        volume = dict(volumes[t], **(per_slice[k] if per_slice else {}))
         content = _item(StackID="1", InStackPositionNumber=k + 1)
         index_values = dimension(t, k, volume)
         if index_values is not None:

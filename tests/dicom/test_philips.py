@@ -478,6 +478,24 @@ def test_enhanced_scale_slope_varies_gives_display_values(tmp_path):
                                stored[:, 0, 0, 0] * 1.5 + 2.0, rtol=1e-6)
 
 
+@pytest.mark.parametrize("varies", ["per-volume", "per-slice"])
+def test_enhanced_rescale_varies_one_output(tmp_path, varies):
+    """Enhanced frames whose RescaleSlope/Intercept vary (echo time and
+    image kind do not): one output of display values, as dcm2niix."""
+    if varies == "per-volume":
+        volumes = [dict(slope=s, intercept=i, ss=2.0) for s, i in ((1.5, 0), (2.5, 4), (1.5, 0))]
+        per_slice = None
+    else:
+        volumes = [dict(ss=2.0)] * 3
+        per_slice = [dict(slope=1.0 + k, intercept=-k) for k in range(3)]
+    info = write_enhanced(tmp_path / "in" / "f.dcm", volumes, per_slice=per_slice)
+    (img,) = _match_dcm2niix(tmp_path / "in", tmp_path).values()
+    slope = 2.5 if varies == "per-volume" else 1.0
+    intercept = 4.0 if varies == "per-volume" else 0.0
+    np.testing.assert_allclose(np.asarray(img.array)[0, 0, 0, 1],
+                               info["stored"][1, 0, 0, 0] * slope + intercept)
+
+
 def test_enhanced_constant_scaling_precise(tmp_path):
     volumes = [dict(slope=0.2442, intercept=-500.0, ss=4.095)] * 2
     write_enhanced(tmp_path / "in" / "f.dcm", volumes)
