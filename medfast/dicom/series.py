@@ -28,6 +28,7 @@ import numpy as np
 
 from ..orientation import lps_to_ras_affine
 from .geometry import POSITION_TOLERANCE, affine_and_checks, slice_distances
+from .vendors.philips import DCM2NIIX_VENDOR_PREFIXES
 
 ORIENTATION_TOLERANCE = 1e-4    # dcm2niix: ImageOrientationPatient components
 _SUFFIX = {"phase": "_ph", "real": "_real", "imaginary": "_imaginary",
@@ -198,13 +199,11 @@ def _volume_order(slices):
 # dcm2niix sorts the frames of an enhanced file by DimensionIndexValues only
 # for these vendors and for those it does not know.
 _DIMENSION_VENDORS = ("Philips", "Canon", "Bruker", "Mediso")
-_KNOWN_VENDOR_PREFIXES = ("SI", "GE", "HI", "ME", "PH", "TO", "CA", "CP", "UI", "BR", "MR",
-                          "HY", "LE")
 
 
 def _sorts_dimension_indices(manufacturer):
     return manufacturer in _DIMENSION_VENDORS or \
-        not manufacturer.upper().startswith(_KNOWN_VENDOR_PREFIXES)
+        not manufacturer.upper().startswith(DCM2NIIX_VENDOR_PREFIXES)
 
 
 def _dimension_rank(slices):

@@ -192,6 +192,8 @@ def _common(top, info):
     image_type = tuple(str(v).upper() for v in _list(top.get("ImageType")))
     echo = _list(top.get("EchoNumbers"))
     manufacturer = short_manufacturer(top.get("Manufacturer"))
+    if philips.assumed(top):
+        manufacturer = "Philips"
     date = top.get("StudyDate")
     study_time = None
     if date is not None or top.get("StudyTime") is not None:

@@ -138,7 +138,8 @@ def write_classic(folder, volumes, *, slices=3, rows=4, cols=5, order="volume",
             ds.SeriesNumber = series_number
             ds.InstanceNumber = numbers[(t, k)]
             ds.ProtocolName = "philips synthetic"
-            ds.ImageType = volume.get("image_type", ["ORIGINAL", "PRIMARY", "M", "FFE", "M", "FFE"])
+            ds.ImageType = volume.get("image_type",
+                                      ["ORIGINAL", "PRIMARY", "M", "FFE", "M", "FFE"])
             ds.EchoTime, ds.RepetitionTime, ds.FlipAngle = "30", "3000", "90"
             ds.EchoNumbers = "1"
             ds.SliceThickness = ds.SpacingBetweenSlices = str(step)

@@ -334,6 +334,31 @@ def test_not_split_for_other_vendors(tmp_path):
     assert [img.shape for img in images] == [(5, 4, 3, 5)]
 
 
+@pytest.mark.parametrize("manufacturer", ["ACME Imaging", None])
+def test_unknown_vendor_diffusion_taken_for_philips(tmp_path, manufacturer):
+    """A DiffusionBValue in a file whose Manufacturer dcm2niix does not know
+    (or that has none) makes it Philips: its trace volumes split, its volume
+    order and sidecar are Philips'."""
+    volumes = _with_trace(2)
+    write_classic(tmp_path / "in", volumes, order="shuffled",
+                  header={"Manufacturer": manufacturer})
+    matched = _match_dcm2niix(tmp_path / "in", tmp_path, "-b", "y")
+    assert sorted(matched) == ["301_philips_synthetic", "301_philips_synthetic_ADC"]
+    main = matched["301_philips_synthetic"]
+    assert main.meta["Manufacturer"] == "Philips" == _sidecar(
+        tmp_path, "301_philips_synthetic")["Manufacturer"]
+
+
+def test_series_number_split_by_bvalue_number(tmp_path):
+    """Classic Philips series numbered above 99999 are split by b-value
+    number (dcm2niix adds 1000 times it to the series number)."""
+    volumes = _dwi()
+    write_classic(tmp_path / "in", volumes, series_number=123456)
+    matched = _match_dcm2niix(tmp_path / "in", tmp_path)
+    assert sorted(img.meta["dicom_series"] for img in matched.values()) == \
+        ["124456", "125456", "126456"]
+
+
 @pytest.mark.parametrize("marker", ["directionality", "zero-vector"])
 def test_enhanced_isotropic_frames_split(tmp_path, marker):
     """Enhanced: ISOTROPIC frames, or frames with b > 0 and a zero

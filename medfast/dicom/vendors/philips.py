@@ -32,6 +32,31 @@ FLT_EPSILON = 1.1920929e-07
 DERIVED_VOLUME = 65536
 
 
+#: The first letters by which dcm2niix knows a Manufacturer (0008,0070).
+DCM2NIIX_VENDOR_PREFIXES = ("SI", "GE", "HI", "ME", "PH", "TO", "CA", "CP", "UI", "BR", "MR",
+                            "HY", "LE")
+
+
+def assumed(top):
+    """Whether dcm2niix takes a file for Philips although its Manufacturer
+    does not say so: a diffusion b-value (0018,9087), at the top level or in
+    the first frame's functional groups, in a file whose Manufacturer is
+    absent or unknown to dcm2niix ("Found 0018,9087 but manufacturer
+    (0008,0070) unknown: assuming Philips")."""
+    text = top.get("Manufacturer")
+    text = str(text[0] if isinstance(text, list) else text or "").strip().upper()
+    if text.startswith(DCM2NIIX_VENDOR_PREFIXES) or text.startswith("UNITED"):
+        return False
+    if top.get("DiffusionBValue") is not None:
+        return True
+    for key in ("PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence"):
+        group = top.item(key)
+        diffusion = group.item("MRDiffusionSequence") if group is not None else None
+        if diffusion is not None and diffusion.get("DiffusionBValue") is not None:
+            return True
+    return False
+
+
 def software_major(value):
     """The leading integer of SoftwareVersions, as C's ``atoi`` reads it
     ('5.7.1' -> 5, '11.1' -> 11, 'R5.6' -> 0); -1 when absent."""
