@@ -207,15 +207,16 @@ def _sorts_dimension_indices(manufacturer):
 
 
 def _dimension_rank(slices):
-    """Frames of one enhanced file ranked as dcm2niix sorts them by their
-    DimensionIndexValues (Philips, Canon, Bruker, Mediso and unknown vendors;
-    Siemens, GE, UIH, Hitachi and Toshiba frames, and frames without the
-    indices, keep the order stored):
+    """Frames of one enhanced file ranked as dcm2niix orders them.
+
+    Philips, Canon, Bruker, Mediso and unknown vendors: by DimensionIndexValues,
     the last index most significant when the in-stack position's index
     (``file.stack_item``, 0 without one) comes before the last index that
     varies (Philips), else the first (Canon, Bruker).  Canon files in which
     a single index varies although positions repeat get a volume index
-    counted from the frames at in-stack position 1, in file order."""
+    counted from the frames at in-stack position 1, in file order.  Other
+    vendors (Siemens, GE, UIH, Hitachi, Toshiba) and frames without indices:
+    the order stored."""
     first = slices[0]
     stored = {id(s): (s.frame,) for s in slices}
     if not _sorts_dimension_indices(first.manufacturer) or any(not s.dimension for s in slices):
@@ -230,7 +231,7 @@ def _dimension_rank(slices):
     last_varying = max(varying)
     stack_item = first.file.stack_item or 0
     if first.manufacturer == "Canon" and len(varying) == 1 and first.file.four_d \
-            and stack_item < 8:
+            and stack_item < values.shape[1]:
         time_item = 1 if stack_item == 0 else 0
         last_varying = max(last_varying, time_item)
         volume = 0

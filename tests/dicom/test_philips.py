@@ -652,3 +652,16 @@ def test_enhanced_issue_809_keys(tmp_path):
     (img,) = _match_dcm2niix(tmp_path / "in", tmp_path).values()
     assert _volume_sources(img) == sorted(range(len(volumes)), key=lambda t: (
         volumes[t]["temporal"], volumes[t]["label"] == "LABEL", volumes[t]["phase"]))
+
+
+def test_enhanced_issue_809_dwi(tmp_path):
+    """Release 11 DWI: the rebuilt key puts the gradient number above the
+    b-value number (the original third index, the volume, is only the
+    ASL-label slot's fallback)."""
+    volumes = _dwi()
+    write_enhanced(tmp_path / "in" / "dwi.dcm", volumes, software="11.1",
+                   frame_order=_shuffled_frames(len(volumes), 3, seed=6),
+                   dimension=lambda t, k, v: [1, k + 1, 1])
+    (img,) = _match_dcm2niix(tmp_path / "in", tmp_path).values()
+    assert _volume_sources(img) == sorted(range(len(volumes)), key=lambda t: (
+        volumes[t]["grad"], volumes[t]["bnum"]))

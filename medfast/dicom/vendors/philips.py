@@ -1,8 +1,8 @@
 """Philips: private scaling, diffusion and volume-order fields, as dcm2niix
 reads them.
 
-Private elements are found through their private creator (:meth:`Header.private
-<medfast.dicom.header.Header.private>`), in whatever block it was reserved (a
+Private elements are found through their private creator (``Header.private``,
+``Header.private_tag``), in whatever block it was reserved (a
 PACS may move "Philips MR Imaging DD 001" from (2005,0010) to another slot, and
 its elements with it; dcm2niix remaps DD 001-005 the same way):
 
@@ -18,8 +18,12 @@ its elements with it; dcm2niix remaps DD 001-005 the same way):
 Scaling convention (dcm2niix's default ``-p y``, see :mod:`..pixels`): voxel
 values are Philips' precise floating-point values ``SV / SS + RI / (RS * SS)``
 (SV stored value, RS/RI RescaleSlope/Intercept, SS MRScaleSlope, of the first
-slice), not the display values ``SV * RS + RI``.  The sidecar records the
-first slice's RS, RI and SS (:func:`sidecar_fields`), as dcm2niix does.
+slice), not the display values ``SV * RS + RI``.  Where RS/RI vary between
+classic slices, ``(SV * RS_i + RI_i) / SS_1 + RI_1 / (RS_1 * SS_1)``; where
+RS, RI or SS vary between the frames of an enhanced file, display values.
+The sidecar records the first slice's RS, RI and SS (PhilipsRescaleSlope,
+PhilipsRescaleIntercept, PhilipsScaleSlope, UsePhilipsFloatNotDisplayScaling
+1; :func:`sidecar_fields`), as dcm2niix does.
 """
 from ..values import floats, number
 
