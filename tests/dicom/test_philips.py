@@ -38,6 +38,11 @@ SYNTAXES = pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVR
 LABEL_TYPE = 0x20051429
 MOVED_BLOCKS = {MR_DD_001: (0x2005, 0x13), MR_DD_005: (0x2005, 0x11),
                 IMAGING_DD_001: (0x2001, 0x12), MR_DD_006: (0x2005, 0x10)}
+# DD 001 and DD 005 swapped: MRScaleSlope at (2005,140E), the per-frame
+# sequence at (2005,100F).
+SWAPPED_BLOCKS = {MR_DD_001: (0x2005, 0x14), MR_DD_005: (0x2005, 0x10)}
+BLOCKS = pytest.mark.parametrize("blocks", [None, MOVED_BLOCKS, SWAPPED_BLOCKS],
+                                 ids=["default", "moved", "swapped"])
 
 
 # --------------------------------------------------------------------------
@@ -383,7 +388,7 @@ def test_enhanced_isotropic_frames_split(tmp_path, marker):
 
 
 @SYNTAXES
-@pytest.mark.parametrize("blocks", [None, MOVED_BLOCKS], ids=["default", "moved"])
+@BLOCKS
 def test_private_creators_classic(tmp_path, syntax, blocks):
     """MRScaleSlope, private diffusion values, gradient/b-value numbers are
     found through their creators wherever they are reserved."""
@@ -413,7 +418,7 @@ def test_unrelated_creator_block_is_not_philips(tmp_path):
 
 
 @SYNTAXES
-@pytest.mark.parametrize("blocks", [None, MOVED_BLOCKS], ids=["default", "moved"])
+@BLOCKS
 def test_private_creators_enhanced(tmp_path, syntax, blocks):
     """The per-frame private sequence (2005,xx0F) and the scale slope and
     diffusion values in it, wherever their creators are."""
