@@ -94,20 +94,29 @@ class Scaling:
 
     def _philips(self, volume, ss):
         first = volume.first
-        rs1, ri1 = first.slope, first.intercept
-        ss1 = first.scale_slope or 1.0
-        varies = np.ptp(self.slope) > 0 or np.ptp(self.inter) > 0
-        enhanced = first.file.frames > 1
         self.kind, self.dtype = "philips", np.dtype(np.float32)
-        if not varies:
-            # (SV * RS + RI) / (RS * SS) = SV / SS + RI / (RS * SS)
-            self.slope = np.full_like(self.slope, 1.0 / ss1)
-            self.inter = np.full_like(self.inter, ri1 / (rs1 * ss1))
-        elif enhanced:
-            pass  # display values SV * RS_i + RI_i, as dcm2niix writes them
+        if first.file.frames > 1 and (np.ptp(self.slope) > 0 or np.ptp(self.inter) > 0
+                                      or len({v for row in ss for v in row}) > 1):
+            return  # display values SV * RS_i + RI_i, as dcm2niix writes them
+        if first.scale_slope is None:
+            return
+        # The first slice's precise scaling, (SV * RS + RI) / (RS * SS), as
+        # dcm2niix computes its scl_slope/scl_inter: in float32, from the
+        # values for SV = 0 and 1 (the rescale values where they agree).
+        rs, ri, ss1 = (np.float32(v) for v in (first.slope, first.intercept, first.scale_slope))
+        denominator = rs * ss1
+        l0 = ri / denominator if denominator else np.float32(0)
+        l1 = (rs + ri) / denominator if denominator else np.float32(0)
+        slope, inter = (l1 - l0, l0) if l0 != l1 else (rs, ri)
+        if np.ptp(self.slope) > 0 or np.ptp(self.inter) > 0:
+            # Classic slices rescaled differently: dcm2niix stores display
+            # values SV * RS_i + RI_i and keeps the first slice's precise
+            # scaling on top of them.
+            self.inter = self.inter * float(slope) + float(inter)
+            self.slope = self.slope * float(slope)
         else:
-            self.slope = self.slope / ss1
-            self.inter = self.inter / ss1 + ri1 / (rs1 * ss1)
+            self.slope = np.full_like(self.slope, float(slope))
+            self.inter = np.full_like(self.inter, float(inter))
 
     def _integer_rescale_dtype(self, grid):
         """The integer dtype the header's stored range allows after the

@@ -29,6 +29,7 @@ import numpy as np
 from . import equalize
 from .geometry import POSITION_TOLERANCE, affine_and_checks, slice_distances
 from .pixels import stored_dtype
+from .vendors.philips import DCM2NIIX_VENDOR_PREFIXES
 
 ORIENTATION_TOLERANCE = 1e-4    # dcm2niix: ImageOrientationPatient components
 _SUFFIX = {"phase": "_ph", "real": "_real", "imaginary": "_imaginary",
@@ -206,49 +207,140 @@ def _volume_order(slices):
     return lambda s: keys[id(s)]
 
 
+# dcm2niix sorts the frames of an enhanced file by DimensionIndexValues only
+# for these vendors and for those it does not know.
+_DIMENSION_VENDORS = ("Philips", "Canon", "Bruker", "Mediso")
+
+
+def _sorts_dimension_indices(manufacturer):
+    return manufacturer in _DIMENSION_VENDORS or \
+        not manufacturer.upper().startswith(DCM2NIIX_VENDOR_PREFIXES)
+
+
 def _dimension_rank(slices):
-    """Frames of one enhanced file ranked by DimensionIndexValues, for the
-    vendors dcm2niix sorts (Philips, Canon, Bruker, unknown): the indices
-    that vary, the last one most significant when the in-stack position
-    comes before it, else the first."""
-    if slices[0].manufacturer in ("Siemens", "GE", "UIH", "Hitachi", "Toshiba"):
-        return None
-    lengths = {len(s.dimension) for s in slices}
-    if len(lengths) != 1:
-        return None
-    values = np.array([s.dimension for s in slices], dtype=float)
-    varying = [j for j in range(values.shape[1]) if values[:, j].min() != values[:, j].max()]
+    """Frames of one enhanced file ranked as dcm2niix orders them.
+
+    Philips, Canon, Bruker, Mediso and unknown vendors: by DimensionIndexValues,
+    the last index most significant when the in-stack position's index
+    (``file.stack_item``, 0 without one) comes before the last index that
+    varies (Philips), else the first (Canon, Bruker).  Canon files in which
+    a single index varies although positions repeat get a volume index
+    counted from the frames at in-stack position 1, in file order.  Other
+    vendors (Siemens, GE, UIH, Hitachi, Toshiba) and frames without indices:
+    the order stored."""
+    first = slices[0]
+    stored = {id(s): (s.frame,) for s in slices}
+    if not _sorts_dimension_indices(first.manufacturer) or any(not s.dimension for s in slices):
+        return stored
+    values = np.zeros((len(slices), 8), dtype=np.int64)
+    for row, s in zip(values, slices):
+        dims = [int(v) for v in s.dimension[:8]]
+        row[:len(dims)] = dims
+    varying = [j for j in range(8) if values[:, j].min() != values[:, j].max()]
     if not varying:
-        return None
-    stack_item = slices[0].file.stack_item
-    reverse = stack_item is not None and stack_item < max(varying)
-    keys = [tuple(reversed(row)) if reverse else tuple(row) for row in values.tolist()]
+        return stored
+    last_varying = max(varying)
+    stack_item = first.file.stack_item or 0
+    if first.manufacturer == "Canon" and len(varying) == 1 and first.file.four_d \
+            and stack_item < values.shape[1]:
+        time_item = 1 if stack_item == 0 else 0
+        last_varying = max(last_varying, time_item)
+        volume = 0
+        for i in sorted(range(len(slices)), key=lambda i: slices[i].frame):
+            volume += values[i, stack_item] == 1
+            values[i, time_item] = volume
+    reverse = stack_item < last_varying
+    keys = [tuple(row[::-1]) if reverse else tuple(row) for row in values.tolist()]
     return {id(s): k for s, k in zip(slices, keys)}
 
 
+def _philips_file_order(s):
+    """dcm2niix's first order of a series' files: series number, instance
+    number, dimension indices."""
+    big = float("inf")
+    return (s.series_number if s.series_number is not None else big,
+            s.instance if s.instance is not None else big, s.dimension, s.file.path, s.frame)
+
+
+def _signed_distance(a, b):
+    """dcm2niix's intersliceDistanceSigned: |b - a|, negative when b lies
+    behind a along a's slice normal."""
+    step = np.asarray(b.position) - np.asarray(a.position)
+    length = float(np.linalg.norm(step))
+    if length <= 1.1920929e-07:
+        return 0.0
+    return -length if float(np.dot(a.normal, step)) < 0 else length
+
+
+def _spatially_sequential(ordered, per_volume):
+    """dcm2niix's check (ensureSequentialSlicePositions) that files in order
+    step through space evenly within each run of `per_volume` files."""
+    if per_volume < 3:
+        return True
+    i = 0
+    for _ in range(len(ordered) // per_volume):
+        dx = _signed_distance(ordered[i], ordered[i + 1])
+        for z in range(per_volume):
+            if z > 0 and abs(dx - _signed_distance(ordered[i - 1], ordered[i])) > 0.2:
+                return False
+            i += 1
+    return True
+
+
 def _philips_rank(slices):
-    """dcm2niix's volume key of classic Philips series: gradient number,
-    b-value number, phase, ASL label; derived (isotropic) volumes last."""
-    gradient = [s.order[0] or s.temporal or 0 for s in slices]
-    phase = [max(1, s.order[2] or 0, s.order[1] or 0) for s in slices]
-    asl = any(s.order[3] for s in slices)
-    max_vol, max_phase = max(gradient), max(phase)
+    """The volume order dcm2niix gives a classic Philips series.
+
+    Files are first in InstanceNumber order.  When that order steps evenly
+    through space in every run of one volume's worth of files (volume by
+    volume, or slice by slice with as many volumes as slices), it stays.
+    Otherwise the files are re-sorted, stably, by dcm2niix's volume key
+    from ``Slice.order`` = (volume number, phase, ASL label), where the
+    volume number is the TemporalPositionIdentifier, the fMRI volume number
+    or the gradient orientation number (a derived trace/ADC file: 65536,
+    so last), and the phase the larger of the phase number and the b-value
+    number:
+
+    * volume numbers do not vary, one phase, instance numbers do: the
+      instance number;
+    * no ASL, volume numbers do not vary, several phases: the phase;
+    * no ASL, both vary: volume + phase * max volume (b-value number major,
+      gradient minor);
+    * ASL (label type on the first file): phase fastest, then control
+      before label, then repeat (the volume number);
+    * a key above 65535 (derived): max volume + 1.
+    """
+    ordered = sorted(slices, key=_philips_file_order)
+    index = {id(s): i for i, s in enumerate(ordered)}
+    per_volume = len(_positions(slices))
+    volumes = len(slices) // per_volume
+    if _spatially_sequential(ordered, per_volume):
+        return {id(s): (0, index[id(s)]) for s in slices}
+    raw = [s.order[0] for s in ordered]
+    max_volume = max(raw)
+    below_derived = [v for v in raw if v < 65535]
+    instances = [s.instance if s.instance is not None else 0 for s in ordered]
+    max_phase = max([1] + [s.order[1] for s in ordered])
+    asl = bool(ordered[0].order[2])
+    by_instance = volumes > 1 and max_phase == 1 and below_derived \
+        and min(raw) == max(below_derived) and min(instances) < max(instances)
+    by_phase = not asl and min(raw) == max_volume and max_phase > 1
+    phase_and_volume = not asl and min(raw) < max_volume and max_phase > 1
     out = {}
-    for s, vol, ph in zip(slices, gradient, phase):
-        if s.isotropic:
-            key = (1, 0)
-        elif asl:
-            label = max_phase if s.order[3] == "LABEL" else 0
-            key = (0, ph + label + (vol - 1) * 2 * max_phase)
-        elif min(gradient) < max_vol and max_phase > 1:
-            key = (0, vol + ph * max_vol)
-        elif max_phase > 1:
-            key = (0, ph)
-        else:
-            key = (0, vol)
-        out[id(s)] = key
-    if len(set(out.values())) == 1:
-        return None
+    for s, instance in zip(ordered, instances):
+        volume, phase = s.order[0], max(1, s.order[1])
+        key = volume
+        if by_phase:
+            key = phase
+        if phase_and_volume:
+            key += phase * max_volume
+        if asl:
+            key = phase + (max_phase if s.order[2] == "LABEL" else 0) \
+                + (volume - 1) * 2 * max_phase
+        if by_instance:
+            key = instance
+        if key > 65535:
+            key = max_volume + 1
+        out[id(s)] = (key, index[id(s)])
     return out
 
 
@@ -317,20 +409,39 @@ def _no_geometry_stack(slices):
                          "the affine is a placeholder"], [])]
 
 
+def _adc_order(derived):
+    """The volume order of dcm2niix's '_ADC' file: its volume index puts the
+    other volumes first and leaves the rest of its slots as they were, and
+    its in-place swap loop (reorderVolumes) then places the derived
+    volumes; replayed here, as its order is not simply 'derived last'."""
+    n = len(derived)
+    kept = [i for i in range(n) if not derived[i]]
+    wanted = kept + list(range(len(kept), n))
+    order, where = list(range(n)), list(range(n))
+    for o in range(n):
+        i = where[wanted[o]]
+        if i != o:
+            order[o], order[i] = order[i], order[o]
+            where[o] = i
+    return order
+
+
 def _split_isotropic(volume):
-    """A diffusion series with derived isotropic (trace/ADC) volumes: the
-    series without them, and the whole series (derived volumes last) as
-    '_ADC', as dcm2niix does; None when nothing is to be split."""
-    flags = [row[0].isotropic for row in volume.grid]
-    kept = [row for row, iso in zip(volume.grid, flags) if not iso]
-    if not any(flags) or len(kept) < 2 or volume.first.manufacturer not in ("Philips", "GE"):
+    """A diffusion series with derived isotropic (trace/ADC) volumes (b != 0
+    with a zero direction, Philips and GE as dcm2niix): the series without
+    them, and the whole series (derived volumes moved to the end) as
+    '_ADC'.  None when nothing is to be split: no derived volume, fewer
+    than two others (b=0 plus one trace, or a trace-only series), another
+    vendor."""
+    derived = [row[0].isotropic for row in volume.grid]
+    kept = [row for row, iso in zip(volume.grid, derived) if not iso]
+    if not any(derived) or len(kept) < 2 or volume.first.manufacturer not in ("Philips", "GE"):
         return None
-    derived = [row for row, iso in zip(volume.grid, flags) if iso]
     main = Volume(kept, volume.affine, list(volume.problems), volume.tilt, volume.suffix,
                   dropped=volume.dropped)
-    adc = Volume(kept + derived, volume.affine, list(volume.problems), volume.tilt,
-                 volume.suffix + "_ADC", variant=True)
-    main.problems.append(f"{len(derived)} derived isotropic (trace/ADC) volume(s) left out "
+    adc = Volume([volume.grid[i] for i in _adc_order(derived)], volume.affine,
+                 list(volume.problems), volume.tilt, volume.suffix + "_ADC", variant=True)
+    main.problems.append(f"{sum(derived)} derived isotropic (trace/ADC) volume(s) left out "
                          f"(the whole series is written as '_ADC')")
     return [main, adc]
 
@@ -403,12 +514,19 @@ def assemble(slices):
     volumes = []
     for bucket in buckets.values():
         sets = defaultdict(list)
+        kinds = defaultdict(set)
+        for s in bucket:
+            if s.file.four_d:
+                kinds[s.file.path].add((s.echo_time, s.complex_kind))
         for s in bucket:
             key = _same_set_key(s)
             if s.file.four_d:
-                # A 4-D file is converted on its own, split where the
-                # rescaling differs (dcm2niix).
-                key += (s.file.path, s.slope, s.intercept)
+                # A 4-D file is converted on its own; when its echo times or
+                # kinds vary it is also split where the rescaling differs
+                # (dcm2niix), else varying rescaling gives display values.
+                key += (s.file.path,)
+                if len(kinds[s.file.path]) > 1:
+                    key += (s.slope, s.intercept)
             sets[key].append(s)
         multi_echo = len({_echo_part(k) for k in sets}) > 1
         groups, unplaced = [], []

@@ -30,7 +30,7 @@ import numpy as np
 
 from .header import read_header
 from .values import clock as _clock, date_of, short_manufacturer, tm_seconds as _dicom_seconds
-from .vendors import ge, siemens
+from .vendors import ge, philips, siemens
 
 __all__ = ["bids_sidecar", "diffusion_table", "anonymize", "IDENTIFYING_FIELDS"]
 
@@ -617,7 +617,7 @@ def bids_sidecar(volume):
     _put(out, "MagneticFieldStrength", _positive(get("MagneticFieldStrength")))
     frequency = _positive(get("ImagingFrequency") or get("TransmitterFrequency"))
     _put(out, "ImagingFrequency", frequency if frequency and frequency < 9e6 else None)
-    _put(out, "Manufacturer", header.manufacturer)
+    _put(out, "Manufacturer", volume.first.manufacturer or None)
     for key, keyword in (("ManufacturersModelName", "ManufacturerModelName"),
                          ("InstitutionName", "InstitutionName"),
                          ("InstitutionalDepartmentName", "InstitutionalDepartmentName"),
@@ -705,6 +705,9 @@ def bids_sidecar(volume):
     out["ImageOrientationPatientDICOM"] = [
         _json_number(round(float(v), 8)) for v in volume.first.orientation]
     _put(out, "InPlanePhaseEncodingDirectionDICOM", direction)
+    if volume.first.manufacturer == "Philips":
+        out.update(philips.sidecar_fields(volume, header.groups[0] if header.groups
+                                          else header.ds))
     return out
 
 

@@ -203,6 +203,8 @@ def _common(top, info):
     image_type = tuple(str(v).upper() for v in _list(top.get("ImageType")))
     echo = _list(top.get("EchoNumbers"))
     manufacturer = short_manufacturer(top.get("Manufacturer"))
+    if philips.assumed(top):
+        manufacturer = "Philips"
     date = top.get("StudyDate")
     study_time = None
     if date is not None or top.get("StudyTime") is not None:
@@ -444,6 +446,8 @@ def _enhanced_slices(hfile, info, common):
         for key, value in extra[index].items():
             if key == "field_map":
                 s.complex_kind = "fieldmaphz" if s.complex_kind == "real" else s.complex_kind
+            elif key == "stack_item":
+                info.stack_item = value  # a vendor key with the in-stack index elsewhere
             else:
                 setattr(s, key, value)
         out.append(s)
