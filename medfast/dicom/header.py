@@ -280,6 +280,11 @@ class Header:
         """A private element's value, found through its private creator
         (whatever block the creator reserved), or None.
 
+        An element belongs to the creator that last reserved its block
+        before it in the file (dcm2niix's reading), so a block reserved
+        twice, as a PACS that renumbers private blocks may leave it, gives
+        each creator its own elements.
+
         Parameters
         ----------
         group : int
@@ -292,12 +297,12 @@ class Header:
             The VR to decode with when the file does not say (implicit VR);
             by default pydicom's private dictionary, else raw bytes.
         """
-        tag = self.private_tag(group, creator, element)
-        if tag is None:
-            return None
-        row = self.file.table.find(self.row, tag)
+        row = self.file.table.private_find(self.row, group,
+                                           creator.strip().upper().encode("latin-1"),
+                                           element & 0xFF)
         if row < 0:
             return None
+        tag = self.file.table.row(row)[0]
         if vr is None and self.file.table.row(row)[1] is None:
             vr = _private_vr(f"{group:04X}xx{element & 0xFF:02X}", creator) or "OB"
         return self._decode(row, tag, vr)
