@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..orientation import lps_to_ras_affine
 from .geometry import POSITION_TOLERANCE, affine_and_checks, slice_distances
 
 ORIENTATION_TOLERANCE = 1e-4    # dcm2niix: ImageOrientationPatient components
@@ -109,16 +108,26 @@ def _protocol(s):
 
 
 def _study(s):
-    if s.xa_classic:
-        return s.study_uid  # dcm2niix (issue 236): XA study times may differ
+    if s.xa10a and len(s.study_uid) > 1:
+        return s.study_uid  # dcm2niix (issue 236): XA10-XA31 study times may differ
     return None if s.study_time is None else round(s.study_time, 3)
+
+
+def _series(s):
+    """The series number as dcm2niix compares it: not at all for series
+    that may stack across numbers, by thousands for XA10-XA31 numbers above
+    1000 (their split series 5001, 5002...)."""
+    if s.stackable:
+        return None
+    if s.xa10a and s.series_number is not None and s.series_number > 1000:
+        return ("thousands", s.series_number // 1000)
+    return s.series_number
 
 
 def _same_set_key(s):
     """Everything that must be equal for two slices of one bucket to stack
     (all but the orientation, compared with a tolerance)."""
-    key = (s.manufacturer, s.modality, s.derived,
-           None if s.stackable else s.series_number, _study(s), s.shape,
+    key = (s.manufacturer, s.modality, s.derived, _series(s), _study(s), s.shape,
            # Not in dcm2niix (which uses the first slice's spacing for all):
            # a stack of several pixel spacings has no one affine.
            tuple(np.round(s.pixel_spacing, 4)),
@@ -295,11 +304,22 @@ def _stack(slices):
 
 
 def _no_geometry_stack(slices):
-    """Slices without ImagePositionPatient: stacked in file order (dcm2niix
-    does the same, with a placeholder geometry)."""
+    """Slices without ImagePositionPatient, stacked as dcm2niix does (with
+    a placeholder geometry): in file order, a tiled file's tiles making one
+    volume; the slice order is reversed when row x column points against
+    (1, 1, 1), dcm2niix's guess at the slice direction."""
     ordered = sorted(slices, key=_file_order)
-    return [([ordered], ["no ImagePositionPatient: slices stacked in instance order, "
-                         "the affine is a placeholder"], [])]
+    if ordered[0].tile is not None:
+        files = defaultdict(list)
+        for s in ordered:
+            files[s.file.path].append(s)
+        grid = list(files.values())
+    else:
+        grid = [ordered]
+    if np.sum(ordered[0].normal) < 0:
+        grid = [row[::-1] for row in grid]
+    return [(grid, ["no ImagePositionPatient: slices stacked in instance order, "
+                    "the affine is a placeholder"], [])]
 
 
 def _split_isotropic(volume):
@@ -331,14 +351,17 @@ def _make_volumes(grid, problems, dropped, suffix):
 
 
 def _placeholder_affine(slices):
-    """Voxel sizes only (no position): the orientation of the first slice
-    and its pixel spacing, at the origin."""
+    """The geometry dcm2niix gives images without ImagePositionPatient, as
+    nibabel reads it (dcm2niix writes no sform/qform then, so the voxel
+    sizes alone place the data, centred on the origin): rows and columns
+    mirrored, whatever ImageOrientationPatient says."""
     first = slices[0]
-    lps = np.eye(4)
-    lps[:3, 0] = first.orientation[:3] * first.pixel_spacing[1]
-    lps[:3, 1] = first.orientation[3:] * first.pixel_spacing[0]
-    lps[:3, 2] = first.normal * (first.slice_spacing or 1.0)
-    return lps_to_ras_affine(lps)
+    rows, cols = first.shape
+    sizes = np.array([first.pixel_spacing[1], first.pixel_spacing[0],
+                      first.slice_spacing or 1.0])
+    ras = np.diag(np.append(sizes * [-1.0, -1.0, 1.0], 1.0))
+    ras[:3, 3] = sizes * [1.0, 1.0, -1.0] * (np.array([cols, rows, len(slices)]) - 1) / 2
+    return ras
 
 
 def assemble(slices):

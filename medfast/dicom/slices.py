@@ -114,9 +114,9 @@ class Slice:
     split: tuple = ()            # vendor keys that keep volumes apart (hashable)
     flip_rows: bool = False      # stored with rows reversed (GE reverse-polarity EPI)
     stackable: bool = False      # may stack across series numbers (Siemens XA classic)
-    xa_classic: bool = False     # Siemens XA classic image (grouped by SeriesTime)
+    xa10a: bool = False          # Siemens XA10-XA31 (dcm2niix's isXA10A)
     gradient_axes: str = "patient"  # 'logical' for GE (frequency, phase, slice)
-    mosaic_times: object = None  # Siemens MosaicRefAcqTimes of the file (ms), per tile
+    mosaic_times: object = None  # acquisition times of a mosaic's or grid's tiles (ms)
     mosaic_columns: int = 0      # tiles per row of a mosaic or grid image
     problems: tuple = field(default=())  # what was odd in this file, reported with the volume
 

@@ -25,7 +25,8 @@ from ..values import floats, number
 
 CSA = "SIEMENS CSA HEADER"
 MR_HEADER = "SIEMENS MR HEADER"
-_XA_CLASSIC = ("XA10", "XA11", "XA20", "XA30", "XA31", "XA5", "XA6", "XA7")
+_XA10A = ("XA10", "XA11", "XA20", "XA30", "XA31")
+_XA_LATER = ("XA5", "XA6", "XA7")
 
 
 def _csareader():
@@ -101,18 +102,26 @@ def mosaic_geometry(header, csa):
     return n, tile, ipp + shift, normal / np.linalg.norm(normal)
 
 
-def _is_xa_classic(header):
+def _xa_versions(header):
+    """(isXA10A, isSiemensXA) as dcm2niix reads them: XA10-XA31 in
+    SoftwareVersions (or 'XA10A' in ImplementationVersionName), and any XA
+    software (XA10-XA31, XA5x, XA6x, XA7x)."""
     versions = header.get("SoftwareVersions")
-    text = " ".join(versions) if isinstance(versions, list) else str(versions or "")
-    if any(v in text for v in _XA_CLASSIC):
-        return True
-    return "XA10A" in str(header.get("ImplementationVersionName") or "")
+    text = "\\".join(versions) if isinstance(versions, list) else str(versions or "")
+    early = "XA10A" in str(header.get("ImplementationVersionName") or "")
+    if len(text) > 4:
+        early = early or any(v in text for v in _XA10A)
+        return early, early or any(v in text for v in _XA_LATER)
+    return early, False
 
 
 def classic_fields(header, s):
     """Fill a classic Siemens slice's fields: diffusion (private
     (0019,xx0C)/(0019,xx0E), else the CSA header) and the XA classic
-    series rule."""
+    series rule (dcm2niix, issue 394): a single-frame XA image is grouped
+    by its SeriesTime instead of its series UID and may stack across series
+    numbers, so that series split one per volume (MFSPLIT) make one 4-D
+    series, volumes in series number order."""
     if s.bvalue is None:
         bvalue = number(header.private(0x0019, MR_HEADER, 0x0C, vr="IS"))
         if bvalue is not None:
@@ -126,13 +135,30 @@ def classic_fields(header, s):
                 s.gradient = floats([float(v) for v in vector[:3]], 3) if vector else None
     if s.bvalue and (s.gradient is None or not any(s.gradient)):
         s.isotropic = True
+    s.xa10a, xa = _xa_versions(header)
+    if "fldyn3d1" in str(header.get("SequenceName") or ""):
+        _dynamic_series(s)
     series_time = str(header.get("SeriesTime") or "")
-    if s.file.frames == 1 and len(series_time) > 1 and _is_xa_classic(header):
-        # dcm2niix (issue 394): group XA classic images by SeriesTime and
-        # let split series (5001, 5002...) stack; volumes in series order.
+    if xa and s.file.frames == 1 and len(series_time) > 1:
         s.series_uid = "SeriesTime " + series_time
         s.stackable = True
-        s.xa_classic = True
+        if s.instance is not None and s.series_number is not None:
+            s.instance += s.series_number * 1000  # as dcm2niix numbers them ('_i2001001')
+
+
+def _dynamic_series(s):
+    """dcm2niix's rule for Siemens dynamic contrast series (sequence
+    fldyn3d1, issue 252), one series per time point: merged by protocol
+    name across series numbers, but for XA10-XA31, whose time points are
+    numbered by acquisition (and which the XA classic rule may merge)."""
+    if s.xa10a:
+        if s.instance is not None:
+            s.instance += (s.acquisition or 0) * 1000
+        return
+    s.series_uid = "Protocol " + s.protocol
+    s.stackable = True
+    if s.instance is not None and s.series_number is not None:
+        s.instance += s.series_number * 1000
 
 
 def frame_fields(frames):
