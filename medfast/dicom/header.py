@@ -501,6 +501,13 @@ def read_header(path):
         implicit, little = {IMPLICIT_LE: (True, True),
                             EXPLICIT_BE: (False, False)}.get(syntax, (False, True))
     status, stop, table = _walk(source, pos, implicit, little)
+    if status < 0 and status != _dicomwalk.SHORT and syntax not in (None, DEFLATED_LE) \
+            and _guess_encoding(source.data, pos) != (implicit, little):
+        # A data set written in another encoding than its transfer syntax
+        # says (some secondary captures): read as it is written, as pydicom
+        # and dcm2niix do.
+        implicit, little = _guess_encoding(source.data, pos)
+        status, stop, table = _walk(source, pos, implicit, little)
     if status < 0:
         where = "cut inside its header" if status == _dicomwalk.SHORT \
             else _dicomwalk.STATUS[status]

@@ -277,7 +277,23 @@ def file_slices(hfile):
         return _mosaic_slices(hfile, base)
     if common["manufacturer"] == "UIH" and uih.is_grid(top):
         return uih.grid_slices(top, base)
+    if info.frames > 1:
+        return _frame_stack(base)
     return [base]
+
+
+def _frame_stack(base):
+    """The frames of a multi-frame file without functional groups (colour
+    cine, secondary captures...), as dcm2niix reads them: a stack from the
+    file's position, SpacingBetweenSlices (else SliceThickness, else 1 mm)
+    apart along row x column, or against it when its components add up to
+    less than 0 (dcm2niix's guess without a last position)."""
+    step = base.slice_spacing or 1.0
+    if base.position is None:
+        return [replace(base, frame=f) for f in range(base.file.frames)]
+    normal = base.normal if np.sum(base.normal) >= 0 else -base.normal
+    return [replace(base, frame=f, normal=normal, position=base.position + f * step * normal)
+            for f in range(base.file.frames)]
 
 
 def _classic_slice(hfile, info, common):

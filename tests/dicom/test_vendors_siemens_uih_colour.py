@@ -517,15 +517,17 @@ def test_uih_grid_geometry(name, descending, tmp_path):
     dict(thickness=2.0),               # else SliceThickness
     dict(top_position=False),          # the first frame's position as the origin
     dict(frames=False),                # no per-slice positions: along row x column
-    dict(frames=False, orientation=SAGITTAL),   # ... or dcm2niix's guess against it
+    dict(frames=False, orientation="sagittal"),   # ... or dcm2niix's guess against it
     dict(frames=False, top_position=False),     # no position at all: a placeholder
-    dict(frames=False, top_position=False, orientation=SAGITTAL, n=7),
-    dict(descending=True, orientation=CORONAL, top_position=False),
+    dict(frames=False, top_position=False, orientation="sagittal", n=7),
+    dict(descending=True, orientation="coronal", top_position=False),
     dict(vframe=False),                # VFRAME plays no part
     dict(volumes=1, n=2),
 ], ids=lambda case: ",".join(f"{k}={v}" for k, v in case.items()))
 def test_uih_grid_variants_like_dcm2niix(case, tmp_path):
-    _uih_grid(tmp_path / "in", **case)
+    case = dict(case)
+    orientation = ORIENTATIONS[case.pop("orientation", "axial")]
+    _uih_grid(tmp_path / "in", orientation=orientation, **case)
     images = medfast.load_dicom_all(tmp_path / "in")
     assert len(images) == 1
     n = case.get("n", 5)
@@ -692,16 +694,17 @@ def _ybr_to_rgb(ybr):
     dict(),
     dict(planar=1),
     dict(photometric="YBR_FULL"),
-    dict(photometric="YBR_FULL", planar=1, orientation=SAGITTAL),
+    dict(photometric="YBR_FULL", planar=1, orientation="sagittal"),
     dict(syntax=RLELossless),
     dict(syntax=RLELossless, photometric="YBR_FULL"),  # RLE's YCbCr is kept as it is
-    dict(syntax=JPEG2000Lossless, rows=32, cols=40, orientation=OBLIQUE),
+    dict(syntax=JPEG2000Lossless, rows=32, cols=40, orientation="oblique"),
 ], ids=lambda case: ",".join(f"{k}={v}" for k, v in case.items()) or "rgb")
 def test_colour_series(case, tmp_path):
-    data, positions = _colour_series(tmp_path / "in", **case)
+    case = dict(case)
+    orientation = ORIENTATIONS[case.pop("orientation", "axial")]
+    data, positions = _colour_series(tmp_path / "in", orientation=orientation, **case)
     img = medfast.load_dicom(tmp_path / "in")
     assert img.array.dtype == RGB24
-    orientation = case.get("orientation", AXIAL)
     order = np.argsort(positions @ normal(orientation))
     want = data[order]
     if case.get("photometric") == "YBR_FULL" and case.get("syntax") != RLELossless:
@@ -747,4 +750,77 @@ def test_colour_secondary_capture_without_position(n, orientation, tmp_path):
     img = medfast.load_dicom(tmp_path / "in")
     want = data[::-1] if orientation == "sagittal" else data
     np.testing.assert_array_equal(_channels(img.array), want.transpose(2, 1, 0, 3))
+    _assert_like_dcm2niix(tmp_path / "in", tmp_path, [img])
+
+
+def _multiframe(folder, *, frames=4, files=1, orientation=AXIAL, position=True, colour=False,
+                syntax=ExplicitVRLittleEndian, seed=0):
+    """Multi-frame files without functional groups (cine, secondary
+    captures).  Returns the stored frames (files, frames, rows, cols[, 3])."""
+    rng = np.random.default_rng(seed)
+    dtype = np.uint8 if colour else np.uint16
+    data = rng.integers(0, 256, size=(files, frames, 6, 8) + ((3,) if colour else ())
+                        ).astype(dtype)
+    series_uid, study_uid = generate_uid(), generate_uid()
+    os.makedirs(folder, exist_ok=True)
+    for f in range(files):
+        ds = image_dataset(np.zeros((6, 8), dtype), position=(1.0, 2.0, 3.0) if position else None,
+                           orientation=orientation, modality="OT", series_uid=series_uid,
+                           study_uid=study_uid, series_number=5, instance_number=f + 1)
+        ds.NumberOfFrames = frames
+        if colour:
+            ds.SamplesPerPixel, ds.PhotometricInterpretation = 3, "RGB"
+            ds.PlanarConfiguration = 0
+        ds.PixelData = data[f].tobytes()
+        path = os.path.join(folder, f"frames{f}.dcm")
+        if syntax == RLELossless:
+            ds.compress(syntax, data[f], generate_instance_uid=False)
+            pydicom.dcmwrite(path, ds, enforce_file_format=True)
+        else:
+            save(ds, path)
+    return data
+
+
+@pytest.mark.parametrize("case", [
+    dict(),
+    dict(orientation="sagittal"),      # dcm2niix's guess: against row x column
+    dict(orientation="oblique", files=3),  # files of frames: a 4-D series
+    dict(position=False, orientation="sagittal"),
+    dict(colour=True, syntax=RLELossless),
+    dict(colour=True, position=False),
+], ids=lambda case: ",".join(f"{k}={v}" for k, v in case.items()) or "grey")
+def test_multiframe_files_without_functional_groups(case, tmp_path):
+    # Every frame is a slice, the frames of each file a volume; without a
+    # position, slices against row x column are stored the other way.
+    case = dict(case)
+    orientation = ORIENTATIONS[case.pop("orientation", "axial")]
+    data = _multiframe(tmp_path / "in", orientation=orientation, **case)
+    img = medfast.load_dicom(tmp_path / "in")
+    want = data.transpose((3, 2, 1, 0) + ((4,) if data.ndim == 5 else ()))
+    if not case.get("position", True) and np.sum(normal(orientation)) < 0:
+        want = want[:, :, ::-1]
+    if not case.get("files"):
+        want = want[:, :, :, 0]
+    np.testing.assert_array_equal(_channels(img.array), want)
+    _assert_like_dcm2niix(tmp_path / "in", tmp_path, [img])
+
+
+def test_data_set_encoded_against_its_transfer_syntax(tmp_path):
+    # The file meta says explicit VR, the data set is implicit VR (some
+    # secondary captures): read as written, as pydicom and dcm2niix do.
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import correct_ambiguous_vr, write_dataset, write_file_meta_info
+
+    pixels = np.arange(48, dtype=np.uint16).reshape(6, 8)
+    ds = correct_ambiguous_vr(image_dataset(pixels, position=(0, 0, 0), modality="MR"), True)
+    meta, body = DicomBytesIO(), DicomBytesIO()
+    meta.is_little_endian, meta.is_implicit_VR = True, False
+    body.is_little_endian, body.is_implicit_VR = True, True
+    write_file_meta_info(meta, ds.file_meta, enforce_standard=True)
+    write_dataset(body, ds)
+    os.makedirs(tmp_path / "in")
+    (tmp_path / "in" / "sc.dcm").write_bytes(b"\0" * 128 + b"DICM" + meta.getvalue()
+                                              + body.getvalue())
+    img = medfast.load_dicom(tmp_path / "in")
+    np.testing.assert_array_equal(img.array[..., 0], pixels.T)
     _assert_like_dcm2niix(tmp_path / "in", tmp_path, [img])
