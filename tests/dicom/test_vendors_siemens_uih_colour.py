@@ -242,13 +242,13 @@ def test_siemens_dynamic_contrast_series_merge_by_protocol(version, merged, tmp_
 
 def _mosaic_series(folder, *, n=5, tile=(4, 6), orientation=AXIAL, origin=(-10.0, -20.0, 30.0),
                    gap=3.0, against=False, volumes=2, times=None, csa_blocks=None, seed=0,
-                   spacing=(1.5, 1.25)):
+                   spacing=(1.5, 1.25), csa_normal=True):
     """Siemens mosaics (one file per volume) whose CSA SliceNormalVector
-    points along or `against` row x column; tile k lies k * gap along it
-    from `origin`.  `csa_blocks(csa_bytes)` gives the private blocks of
+    (left out unless `csa_normal`) points along or `against` row x column;
+    tile k lies k * gap along it from `origin`.  `csa_blocks(csa_bytes)` gives the private blocks of
     group 0029 (default: the CSA header at (0029,0010)).  Returns the
-    stored tiles (volumes, n, rows, cols), their positions and the slice
-    normal."""
+    stored tiles (volumes, n, rows, cols), their positions and the CSA
+    slice times (ms)."""
     rng = np.random.default_rng(seed)
     grid = math.ceil(math.sqrt(n))
     o = np.asarray(orientation, dtype=float)
@@ -260,8 +260,11 @@ def _mosaic_series(folder, *, n=5, tile=(4, 6), orientation=AXIAL, origin=(-10.0
     corner = positions[0] - (o[:3] * spacing[1] * (cols - tile[1]) / 2
                              + o[3:] * spacing[0] * (rows - tile[0]) / 2)
     times = [float(t) for t in (rng.permutation(n) * 80.0 if times is None else times)]
-    csa = csa2({"NumberOfImagesInMosaic": [n], "SliceNormalVector": list(slice_normal),
-                "MosaicRefAcqTimes": times})
+    tags = {"NumberOfImagesInMosaic": [n], "SliceNormalVector": list(slice_normal),
+            "MosaicRefAcqTimes": times}
+    if not csa_normal:
+        del tags["SliceNormalVector"]
+    csa = csa2(tags)
     blocks = (csa_blocks or (lambda raw: [private_block(0x0029, 0x10, "SIEMENS CSA HEADER",
                                                         {0x10: ("OB", raw)})]))(csa)
     series_uid, study_uid = generate_uid(), generate_uid()
@@ -279,10 +282,10 @@ def _mosaic_series(folder, *, n=5, tile=(4, 6), orientation=AXIAL, origin=(-10.0
             AcquisitionNumber=v + 1, EchoTime=30.0, RepetitionTime=2000.0, FlipAngle=90.0,
             SpacingBetweenSlices=gap, slice_thickness=gap, MRAcquisitionType="2D")
         save_with_private_blocks(ds, os.path.join(folder, f"mosaic{v}.dcm"), blocks)
-    return data, positions, slice_normal, times
+    return data, positions, times
 
 
-def _expected_mosaic(data, slice_normal, orientation, positions, spacing=(1.5, 1.25)):
+def _expected_mosaic(data, orientation, positions, spacing=(1.5, 1.25)):
     """medfast's array and RAS affine of the tiles, in tile order (the
     slice axis along the CSA normal)."""
     array = np.stack([volume.transpose(2, 1, 0) for volume in data], axis=-1)
@@ -300,10 +303,30 @@ def _expected_mosaic(data, slice_normal, orientation, positions, spacing=(1.5, 1
 @pytest.mark.parametrize("n", [5, 9])
 def test_mosaic_slice_normal_against_row_cross_column(name, against, n, tmp_path):
     orientation = ORIENTATIONS[name]
-    data, positions, slice_normal, _ = _mosaic_series(
+    data, positions, _ = _mosaic_series(
         tmp_path / "in", n=n, orientation=orientation, against=against)
     img = medfast.load_dicom(tmp_path / "in")
-    array, affine = _expected_mosaic(data, slice_normal, orientation, positions)
+    array, affine = _expected_mosaic(data, orientation, positions)
+    ours, ours_affine = canonical(img.array, img.affine)
+    want, want_affine = canonical(array, affine)
+    np.testing.assert_array_equal(ours, want)
+    np.testing.assert_allclose(ours_affine, want_affine, atol=1e-6)
+    _assert_like_dcm2niix(tmp_path / "in", tmp_path, [img])
+
+
+@pytest.mark.parametrize("orientation", [(1.0, 0.0, 0.0, 0.0, -1.0, 0.0), SAGITTAL,
+                                         oblique(170.0, 10.0, 5.0)],
+                         ids=["row x column to the feet", "sagittal", "oblique"])
+def test_mosaic_without_slice_normal_is_numbered_foot_to_head(orientation, tmp_path):
+    # No SliceNormalVector in the CSA header: Siemens' default numbering
+    # (foot to head), as dcm2niix assumes.
+    data, positions, _ = _mosaic_series(tmp_path / "in", orientation=orientation,
+                                        csa_normal=False)
+    img = medfast.load_dicom(tmp_path / "in")
+    cross = normal(orientation)
+    step = cross if cross[2] >= 0 else -cross
+    array, affine = _expected_mosaic(data, orientation, positions[0] + np.outer(
+        np.arange(len(positions)), 3.0 * step))
     ours, ours_affine = canonical(img.array, img.affine)
     want, want_affine = canonical(array, affine)
     np.testing.assert_array_equal(ours, want)
@@ -316,7 +339,7 @@ def test_mosaic_slice_normal_against_row_cross_column(name, against, n, tmp_path
 def test_mosaic_slice_times_follow_the_slices(against, name, tmp_path):
     orientation = ORIENTATIONS[name]
     times = [0.0, 400.0, 100.0, 300.0, 200.0]
-    _, positions, slice_normal, _ = _mosaic_series(
+    _, positions, _ = _mosaic_series(
         tmp_path / "in", orientation=orientation, against=against, times=times)
     medfast.convert(tmp_path / "in", tmp_path / "ours", pattern="%s_%p", compress=False)
     ours = nib.load(tmp_path / "ours" / "4_ep2d_bold.nii")
@@ -396,10 +419,10 @@ def test_mosaic_with_the_csa_header_in_another_block(blocks, tmp_path):
     # The number of tiles and the slice normal come from the CSA header
     # only (no (0019,xx0A)): read through its creator, the mosaic is
     # de-tiled and oriented as when the header is where Siemens puts it.
-    data, positions, slice_normal, times = _mosaic_series(
+    data, positions, times = _mosaic_series(
         tmp_path / "in", n=6, orientation=SAGITTAL, against=True, csa_blocks=blocks)
     img = medfast.load_dicom(tmp_path / "in")
-    array, affine = _expected_mosaic(data, slice_normal, SAGITTAL, positions)
+    array, affine = _expected_mosaic(data, SAGITTAL, positions)
     ours, ours_affine = canonical(img.array, img.affine)
     want, want_affine = canonical(array, affine)
     np.testing.assert_array_equal(ours, want)

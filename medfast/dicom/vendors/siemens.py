@@ -5,8 +5,11 @@ A mosaic stores all slices of one volume tiled in a single 2-D image
 (ImageType contains 'MOSAIC').  Its ImagePositionPatient is that of the
 whole tiled image, not of the first slice, and the slice direction comes
 from the CSA header's SliceNormalVector (it may point against the cross
-product of the row and column directions).  Parsing the CSA header is left
-to nibabel's ``nicom.csareader``.
+product of the row and column directions: slices numbered head to foot;
+without it, foot to head as dcm2niix assumes).  Parsing the CSA header is
+left to nibabel's ``nicom.csareader``.  Private elements are always found
+through their private creator (a PACS may move a block, see
+:meth:`medfast.dicom.header.Header.private`).
 
 XA scanners exporting classic ("interoperability") files may write each
 volume of a 4-D acquisition as its own series (SeriesNumber 5001, 5002...,
@@ -95,10 +98,14 @@ def mosaic_geometry(header, csa):
     shift = (iop[:3] * col_spacing * (cols - tile[1]) / 2
              + iop[3:] * row_spacing * (rows - tile[0]) / 2)
     normal = np.cross(iop[:3], iop[3:])
+    # Without a SliceNormalVector dcm2niix takes Siemens' default slice
+    # numbering, foot to head.
+    csa_normal = np.array([0.0, 0.0, 1.0])
     if csa.get("SliceNormalVector"):
-        csa_normal = floats([float(v) for v in csa["SliceNormalVector"][:3]], 3)
-        if csa_normal is not None and np.dot(csa_normal, normal) < 0:
-            normal = -normal
+        given = floats([float(v) for v in csa["SliceNormalVector"][:3]], 3)
+        csa_normal = given if given is not None else csa_normal
+    if np.dot(csa_normal, normal) < 0:
+        normal = -normal
     return n, tile, ipp + shift, normal / np.linalg.norm(normal)
 
 
