@@ -431,16 +431,38 @@ cdef class Table:
             i = self.rows[i].next
         return out
 
+    cdef bint is_creator(self, int64_t i, const uint8_t* c, Py_ssize_t n):
+        """Whether row `i`'s value is private creator `c` (upper case,
+        stripped): compared without case and surrounding spaces or NULs."""
+        cdef const uint8_t[::1] d = self.data
+        cdef int64_t a = self.rows[i].offset, b
+        cdef Py_ssize_t k
+        cdef uint8_t ch
+        if self.rows[i].length < n or a + self.rows[i].length > d.shape[0]:
+            return False
+        b = a + self.rows[i].length
+        while a < b and (d[a] == 32 or d[a] == 0):
+            a += 1
+        while b > a and (d[b - 1] == 32 or d[b - 1] == 0):
+            b -= 1
+        if b - a != n:
+            return False
+        for k in range(n):
+            ch = d[a + k]
+            if 0x61 <= ch <= 0x7A:
+                ch -= 32
+            if ch != c[k]:
+                return False
+        return True
+
     def private_block(self, Py_ssize_t parent, uint32_t group, bytes creator):
         """The block (0x10-0xFF) that private creator `creator` (upper case,
         stripped) reserved in `group` inside item `parent`, or -1.  Creator
         values compare without case and surrounding spaces or NULs."""
-        cdef const uint8_t[::1] d = self.data
         cdef const uint8_t* c = creator
-        cdef Py_ssize_t n = len(creator), a, b, k
+        cdef Py_ssize_t n = len(creator)
         cdef int64_t i
         cdef uint32_t low
-        cdef uint8_t ch
         if parent >= 0:
             self.check(parent)
             i = self.rows[parent].first
@@ -449,23 +471,42 @@ cdef class Table:
         while i >= 0:
             low = self.rows[i].tag & 0xFFFF
             if self.rows[i].tag >> 16 == group and 0x10 <= low <= 0xFF \
-                    and self.rows[i].length >= n \
-                    and self.rows[i].offset + self.rows[i].length <= d.shape[0]:
-                a = self.rows[i].offset
-                b = a + self.rows[i].length
-                while a < b and (d[a] == 32 or d[a] == 0):
-                    a += 1
-                while b > a and (d[b - 1] == 32 or d[b - 1] == 0):
-                    b -= 1
-                if b - a == n:
-                    for k in range(n):
-                        ch = d[a + k]
-                        if 0x61 <= ch <= 0x7A:
-                            ch -= 32
-                        if ch != c[k]:
-                            break
-                    else:
-                        return low
+                    and self.is_creator(i, c, n):
+                return low
+            i = self.rows[i].next
+        return -1
+
+    def private_find(self, Py_ssize_t parent, uint32_t group, bytes creator,
+                     uint32_t element):
+        """The row of private element (`group`, xx`element`) of the block
+        that private creator `creator` (upper case, stripped) reserved inside
+        item `parent`, or -1.
+
+        Stream order decides, as dcm2niix reads private tags: an element
+        belongs to the creator that last reserved its block before it.  So a
+        block reserved twice (a PACS that renumbers private blocks, such as
+        Agfa's, can move one vendor block onto another's) still gives each
+        creator its own elements."""
+        cdef const uint8_t* c = creator
+        cdef Py_ssize_t n = len(creator)
+        cdef int64_t i
+        cdef uint32_t low
+        cdef int64_t block = -1
+        if parent >= 0:
+            self.check(parent)
+            i = self.rows[parent].first
+        else:
+            i = 0 if self.count else -1
+        while i >= 0:
+            if self.rows[i].tag >> 16 == group:
+                low = self.rows[i].tag & 0xFFFF
+                if 0x10 <= low <= 0xFF:
+                    if self.is_creator(i, c, n):
+                        block = low
+                    elif low == block:
+                        block = -1  # another creator took the block over
+                elif block >= 0 and low >> 8 == block and low & 0xFF == element:
+                    return i
             i = self.rows[i].next
         return -1
 

@@ -10,6 +10,7 @@ from nibabel.nifti1 import Nifti1Extension
 
 import medfast
 from medfast import Image
+from medfast.image import RGB24
 from medfast.io import _gzip, nifti
 
 AFFINE = np.array([[0.9, 0.1, 0.0, -10.0],
@@ -98,6 +99,52 @@ def test_round_trip_and_interop(tmp_path, ext, dtype, shape, tr):
     again = medfast.load(ours)
     assert again.array.dtype == dtype and np.array_equal(again.array, array)
     assert again.meta == img.meta
+
+
+def _rgb(shape, seed=0):
+    """An RGB24 array with random channels, and the channels as (..., 3)."""
+    channels = np.random.default_rng(seed).integers(0, 256, shape + (3,), dtype=np.uint8)
+    array = np.empty(shape, RGB24)
+    for i, name in enumerate("RGB"):
+        array[name] = channels[..., i]
+    return array, channels
+
+
+@pytest.mark.parametrize("ext", EXTS)
+@pytest.mark.parametrize("shape", [(5, 6, 7), (4, 5, 3, 2)])
+def test_rgb24_round_trip_and_interop(tmp_path, ext, shape):
+    # NIfTI RGB24 (datatype 128), as dcm2niix writes colour DICOM: one
+    # R, G, B byte triplet per voxel, unscaled.
+    array, channels = _rgb(shape)
+    theirs = tmp_path / f"nibabel{ext}"
+    nib.save(nib.Nifti1Image(array, AFFINE), theirs)
+    img = medfast.load(theirs)                    # medfast reads nibabel's file
+    assert img.array.dtype == RGB24 and img.shape == shape
+    np.testing.assert_array_equal(np.stack([img.array[c] for c in "RGB"], -1), channels)
+    np.testing.assert_array_equal(img.affine, nib.load(theirs).affine)
+
+    ours = tmp_path / f"medfast{ext}"
+    medfast.save(img, ours)                       # nibabel reads medfast's file
+    back = nib.load(ours)
+    assert back.header["datatype"] == 128 and back.header["bitpix"] == 24
+    assert back.header.get_slope_inter() == (None, None)
+    np.testing.assert_array_equal(np.asanyarray(back.dataobj), array)
+    np.testing.assert_array_equal(back.affine, img.affine)
+    # A new image (C order, no meta) too.
+    fresh = tmp_path / f"fresh{ext}"
+    medfast.save(Image(np.ascontiguousarray(array), AFFINE), fresh)
+    np.testing.assert_array_equal(np.asanyarray(nib.load(fresh).dataobj), array)
+    assert medfast.load(fresh).array.dtype == RGB24
+
+
+def test_rgb24_only_in_nifti(tmp_path):
+    array, _ = _rgb((3, 4, 5))
+    with pytest.raises(TypeError, match="cannot be stored in MGH"):
+        medfast.save(Image(array, AFFINE), tmp_path / "colour.mgz")
+    rgba = np.zeros((3, 4, 5), [("R", "u1"), ("G", "u1"), ("B", "u1"), ("A", "u1")])
+    nib.save(nib.Nifti1Image(rgba, AFFINE), tmp_path / "rgba.nii")
+    with pytest.raises(TypeError, match="rgba.nii.*RGB24"):
+        medfast.load(tmp_path / "rgba.nii")
 
 
 @pytest.mark.parametrize("ext", EXTS)

@@ -312,6 +312,11 @@ class Header:
         """A private element's value, found through its private creator
         (whatever block the creator reserved), or None.
 
+        An element belongs to the creator that last reserved its block
+        before it in the file (dcm2niix's reading), so a block reserved
+        twice, as a PACS that renumbers private blocks may leave it, gives
+        each creator its own elements.
+
         Parameters
         ----------
         group : int
@@ -324,12 +329,12 @@ class Header:
             The VR to decode with when the file does not say (implicit VR);
             by default pydicom's private dictionary, else raw bytes.
         """
-        tag = self.private_tag(group, creator, element)
-        if tag is None:
-            return None
-        row = self.file.table.find(self.row, tag)
+        row = self.file.table.private_find(self.row, group,
+                                           creator.strip().upper().encode("latin-1"),
+                                           element & 0xFF)
         if row < 0:
             return None
+        tag = self.file.table.row(row)[0]
         if vr is None and self.file.table.row(row)[1] is None:
             vr = _private_vr((group << 16) | 0x1000 | (element & 0xFF), creator) or "OB"
         return self._decode(row, tag, vr)
@@ -528,6 +533,13 @@ def read_header(path):
         implicit, little = {IMPLICIT_LE: (True, True),
                             EXPLICIT_BE: (False, False)}.get(syntax, (False, True))
     status, stop, table = _walk(source, pos, implicit, little)
+    if status < 0 and status != _dicomwalk.SHORT and syntax not in (None, DEFLATED_LE) \
+            and _guess_encoding(source.data, pos) != (implicit, little):
+        # A data set written in another encoding than its transfer syntax
+        # says (some secondary captures): read as it is written, as pydicom
+        # and dcm2niix do.
+        implicit, little = _guess_encoding(source.data, pos)
+        status, stop, table = _walk(source, pos, implicit, little)
     if status < 0:
         where = "cut inside its header" if status == _dicomwalk.SHORT \
             else _dicomwalk.STATUS[status]

@@ -17,7 +17,12 @@ Intercept, SS the private MRScaleSlope, all of the first slice); when RS or
 RI vary between the slices of a classic series, ``(SV * RS_i + RI_i) / SS_1
 + RI_1 / (RS_1 * SS_1)``, the value dcm2niix's output holds; when they vary
 between the frames of an enhanced file, the display value ``SV * RS_i +
-RI_i``.  Colour (RGB) pixels are kept as 8-bit triplets.
+RI_i``.
+
+Colour pixels (8 bits, three samples) become RGB24 voxels, one (R, G, B)
+triplet each, as dcm2niix writes them: planar files (PlanarConfiguration
+1) are interleaved, and YBR_FULL is turned into RGB with dcm2niix's
+formula (except RLE, whose YCbCr values dcm2niix keeps as they are).
 """
 import gzip
 import io
@@ -26,6 +31,8 @@ import numpy as np
 
 
 from ..image import RGB24
+
+RLE_LOSSLESS = "1.2.840.10008.1.2.5"
 
 _INTEGER_CANDIDATES = (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32)
 
@@ -196,7 +203,10 @@ class _NativeReader:
         if not self.dtype.isnative:
             target.byteswap(inplace=True)
         if self.info.samples == 3 and self.info.planar == 1:
+            # Planar (RRR...GGG...BBB...) to interleaved, as NIfTI RGB24 stores.
             target[...] = target.reshape(3, self.info.rows, self.info.columns).transpose(1, 2, 0)
+        if _converts_ybr(self.info):
+            target[...] = _ybr_to_rgb(target)
         return _mask_stored_bits(target, self.info)
 
     def frame(self, frame):
@@ -240,11 +250,23 @@ class _DecodedReader:
             raise ValueError(f"cannot decode pixel data ({self.info.transfer_syntax}): "
                              f"{type(exc).__name__}: {detail}") from None
         self.next = frame + 1
-        if self.info.samples == 3 and self.info.photometric.startswith("YBR_FULL"):
+        if _converts_ybr(self.info):
             array = _ybr_to_rgb(array)
         if not array.dtype.isnative:
             array = array.astype(array.dtype.newbyteorder("="))
         return np.asarray(array)
+
+
+def _converts_ybr(info):
+    """Whether a file's colour pixels are YCbCr to be turned into RGB.
+
+    As dcm2niix: YBR_FULL and YBR_FULL_422, uncompressed or decoded, but
+    not RLE (dcm2niix writes RLE's YCbCr values as they are); the JPEG
+    decoders return the stored components, so JPEG YCbCr is converted here
+    too (other YBR kinds, such as JPEG 2000's YBR_ICT/YBR_RCT, are returned
+    as RGB by the decoder)."""
+    return (info.samples == 3 and info.photometric.startswith("YBR_FULL")
+            and info.transfer_syntax != RLE_LOSSLESS)
 
 
 def _ybr_to_rgb(array):

@@ -121,16 +121,26 @@ def _protocol(s):
 
 
 def _study(s):
-    if s.xa_classic:
-        return s.study_uid  # dcm2niix (issue 236): XA study times may differ
+    if s.xa10a and len(s.study_uid) > 1:
+        return s.study_uid  # dcm2niix (issue 236): XA10-XA31 study times may differ
     return None if s.study_time is None else round(s.study_time, 3)
+
+
+def _series(s):
+    """The series number as dcm2niix compares it: not at all for series
+    that may stack across numbers, by thousands for XA10-XA31 numbers above
+    1000 (their split series 5001, 5002...)."""
+    if s.stackable:
+        return None
+    if s.xa10a and s.series_number is not None and s.series_number > 1000:
+        return ("thousands", s.series_number // 1000)
+    return s.series_number
 
 
 def _same_set_key(s):
     """Everything that must be equal for two slices of one bucket to stack
     (all but the orientation, compared with a tolerance)."""
-    key = (s.manufacturer, s.modality, s.derived,
-           None if s.stackable else s.series_number, _study(s), s.shape,
+    key = (s.manufacturer, s.modality, s.derived, _series(s), _study(s), s.shape,
            # Not in dcm2niix (which uses the first slice's spacing for all):
            # a stack of several pixel spacings has no one affine.
            tuple(np.round(s.pixel_spacing, 4)),
@@ -398,15 +408,22 @@ def _stack(slices):
 
 
 def _no_geometry_stack(slices):
-    """Slices without ImagePositionPatient: stacked in file order, reversed
-    when the slice normal points mostly backwards (as dcm2niix stacks them,
-    with a placeholder geometry)."""
+    """Slices without ImagePositionPatient, stacked as dcm2niix does (with
+    a placeholder geometry): in file order, a tiled file's tiles making one
+    volume; the slice order is reversed when row x column points against
+    (1, 1, 1), dcm2niix's guess at the slice direction."""
     ordered = sorted(slices, key=_file_order)
-    normal = ordered[0].normal
-    if normal[np.argmax(np.abs(normal))] < 0:
-        ordered.reverse()
-    return [([ordered], ["no ImagePositionPatient: slices stacked in instance order, "
-                         "the affine is a placeholder"], [])]
+    if ordered[0].tile is not None:
+        files = defaultdict(list)
+        for s in ordered:
+            files[s.file.path].append(s)
+        grid = list(files.values())
+    else:
+        grid = [ordered]
+    if np.sum(ordered[0].normal) < 0:
+        grid = [row[::-1] for row in grid]
+    return [(grid, ["no ImagePositionPatient: slices stacked in instance order, "
+                    "the affine is a placeholder"], [])]
 
 
 def _adc_order(derived):

@@ -427,9 +427,10 @@ def _ge_slice_times(volume, header, tr):
 
 
 def _frame_times(volume):
-    """Enhanced files: FrameAcquisitionDateTime of each slice (seconds)."""
+    """Multi-frame files: FrameAcquisitionDateTime of each slice (seconds),
+    None when they do not vary (e.g. frames without functional groups)."""
     times = [s.time for s in volume.grid[0]]
-    return None if any(t is None for t in times) else times
+    return None if any(t is None for t in times) or len(set(times)) < 2 else times
 
 
 def _classic_times(volume):

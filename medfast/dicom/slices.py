@@ -115,9 +115,9 @@ class Slice:
     split: tuple = ()            # vendor keys that keep volumes apart (hashable)
     flip_rows: bool = False      # stored with rows reversed (GE reverse-polarity EPI)
     stackable: bool = False      # may stack across series numbers (Siemens XA classic)
-    xa_classic: bool = False     # Siemens XA classic image (grouped by SeriesTime)
+    xa10a: bool = False          # Siemens XA10-XA31 (dcm2niix's isXA10A)
     gradient_axes: str = "patient"  # 'logical' for GE (frequency, phase, slice)
-    mosaic_times: object = None  # Siemens MosaicRefAcqTimes of the file (ms), per tile
+    mosaic_times: object = None  # acquisition times of a mosaic's or grid's tiles (ms)
     mosaic_columns: int = 0      # tiles per row of a mosaic or grid image
     problems: tuple = field(default=())  # what was odd in this file, reported with the volume
 
@@ -290,7 +290,23 @@ def file_slices(hfile):
         return _mosaic_slices(hfile, base)
     if common["manufacturer"] == "UIH" and uih.is_grid(top):
         return uih.grid_slices(top, base)
+    if info.frames > 1:
+        return _frame_stack(base)
     return [base]
+
+
+def _frame_stack(base):
+    """The frames of a multi-frame file without functional groups (colour
+    cine, secondary captures...), as dcm2niix reads them: a stack from the
+    file's position, SpacingBetweenSlices (else SliceThickness, else 1 mm)
+    apart along row x column, or against it when its components add up to
+    less than 0 (dcm2niix's guess without a last position)."""
+    step = base.slice_spacing or 1.0
+    if base.position is None:
+        return [replace(base, frame=f) for f in range(base.file.frames)]
+    normal = base.normal if np.sum(base.normal) >= 0 else -base.normal
+    return [replace(base, frame=f, normal=normal, position=base.position + f * step * normal)
+            for f in range(base.file.frames)]
 
 
 def _classic_slice(hfile, info, common):

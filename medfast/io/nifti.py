@@ -127,7 +127,10 @@ def load(path):
         map (nothing is read until used); for ``.nii.gz`` it is a writeable
         view of the decompressed buffer (no copy).  The array is indexed
         ``(i, j, k[, t])``: a 2-D file gets a third axis of length 1, and
-        trailing axes of length 1 beyond the fourth are dropped.
+        trailing axes of length 1 beyond the fourth are dropped.  Colour
+        files (NIfTI RGB24, datatype 128, as dcm2niix writes colour DICOM)
+        give the structured dtype :data:`medfast.image.RGB24`, one
+        ``(R, G, B)`` byte triplet per voxel.
         ``affine`` is nibabel's ``img.affine`` (the sform when its code is
         set, else the qform, else the voxel sizes).  ``meta`` holds the
         header fields (see the module docstring and :data:`NIFTI_FIELDS`)
@@ -143,7 +146,7 @@ def load(path):
         unsupported extension, or is corrupt or truncated (the message names
         the file and what is wrong).
     TypeError
-        If the voxel type cannot be held by an :class:`Image` (e.g. RGB).
+        If the voxel type cannot be held by an :class:`Image` (e.g. RGBA).
 
     Examples
     --------
@@ -329,7 +332,8 @@ def save(img, path):
         The image.  Header fields come from ``img.meta`` (as :func:`load`
         fills it; all optional): ``qform_code``/``sform_code`` (default 1,
         'scanner'), ``meta['nifti']`` (:data:`NIFTI_FIELDS`) or
-        ``meta['mgh']``.
+        ``meta['mgh']``.  An :data:`medfast.image.RGB24` array is written
+        as NIfTI RGB24 (datatype 128, unscaled).
     path : str or os.PathLike
         The file to write; its extension picks the format.  ``.nii.gz`` and
         ``.mgz`` are a standard gzip stream (level 1, ISA-L igzip when

@@ -308,3 +308,62 @@ def non_image_dataset(modality, sop_class, series_uid=None, study_uid=None):
     ds.SeriesNumber = 99
     ds.InstanceNumber = 1
     return ds
+
+
+# --------------------------------------------------------------------------
+# vendor private data
+
+
+def csa2(tags):
+    """A Siemens CSA2 ('SV10') header holding `tags`: {name: list of values}
+    (numbers are written as text, as the scanner does)."""
+    import struct
+
+    out = [b"SV10", b"\x04\x03\x02\x01", struct.pack("<2I", len(tags), 77)]
+    for name, values in tags.items():
+        vr = b"FD" if values and not isinstance(values[0], str) else b"LO"
+        out.append(struct.pack("<64si4s3i", name.encode(), len(values), vr, 0,
+                               len(values), 77))
+        for value in values:
+            text = (value if isinstance(value, str) else repr(float(value))).encode() + b"\0"
+            out.append(struct.pack("<4i", len(text), len(text), 77, len(text)))
+            out.append(text + b"\0" * (-len(text) % 4))
+    return b"".join(out)
+
+
+def private_block(group, slot, creator, elements):
+    """Data elements of one private block, creator first: `elements` maps
+    an element's low byte to (VR, value)."""
+    from pydicom.dataelem import DataElement
+
+    out = [DataElement((group << 16) | slot, "LO", creator)]
+    for low, (vr, value) in sorted(elements.items()):
+        out.append(DataElement((group << 16) | (slot << 8) | low, vr, value))
+    return out
+
+
+def save_with_private_blocks(ds, path, blocks):
+    """Write `ds` (explicit VR little endian) with the private `blocks`
+    (lists of DataElement, see :func:`private_block`) written in the order
+    given, after the elements of lower groups: a block may reserve a slot
+    another block reserved before, as a PACS that renumbers private blocks
+    leaves it (pydicom cannot hold such a data set)."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import correct_ambiguous_vr, write_data_element
+
+    group = min(element.tag.group for block in blocks for element in block)
+    ds = correct_ambiguous_vr(ds.copy(), is_little_endian=True)
+    before, after = ds.copy(), Dataset()
+    for element in list(ds):
+        if element.tag.group >= group:
+            after.add(element)
+            del before[element.tag]
+    body = DicomBytesIO()
+    body.is_little_endian, body.is_implicit_VR = True, False
+    for element in [e for block in blocks for e in block] + list(after):
+        write_data_element(body, element)
+    head = DicomBytesIO()
+    pydicom.dcmwrite(head, before, enforce_file_format=True)
+    with open(path, "wb") as f:
+        f.write(head.getvalue() + body.getvalue())
+    return os.fspath(path)

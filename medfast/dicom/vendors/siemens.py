@@ -5,8 +5,11 @@ A mosaic stores all slices of one volume tiled in a single 2-D image
 (ImageType contains 'MOSAIC').  Its ImagePositionPatient is that of the
 whole tiled image, not of the first slice, and the slice direction comes
 from the CSA header's SliceNormalVector (it may point against the cross
-product of the row and column directions).  Parsing the CSA header is left
-to nibabel's ``nicom.csareader``.
+product of the row and column directions: slices numbered head to foot;
+without it, foot to head as dcm2niix assumes).  Parsing the CSA header is
+left to nibabel's ``nicom.csareader``.  Private elements are always found
+through their private creator (a PACS may move a block, see
+:meth:`medfast.dicom.header.Header.private`).
 
 XA scanners exporting classic ("interoperability") files may write each
 volume of a 4-D acquisition as its own series (SeriesNumber 5001, 5002...,
@@ -25,7 +28,8 @@ from ..values import floats, number
 
 CSA = "SIEMENS CSA HEADER"
 MR_HEADER = "SIEMENS MR HEADER"
-_XA_CLASSIC = ("XA10", "XA11", "XA20", "XA30", "XA31", "XA5", "XA6", "XA7")
+_XA10A = ("XA10", "XA11", "XA20", "XA30", "XA31")
+_XA_LATER = ("XA5", "XA6", "XA7")
 
 
 def _csareader():
@@ -94,25 +98,37 @@ def mosaic_geometry(header, csa):
     shift = (iop[:3] * col_spacing * (cols - tile[1]) / 2
              + iop[3:] * row_spacing * (rows - tile[0]) / 2)
     normal = np.cross(iop[:3], iop[3:])
+    # Without a SliceNormalVector dcm2niix takes Siemens' default slice
+    # numbering, foot to head.
+    csa_normal = np.array([0.0, 0.0, 1.0])
     if csa.get("SliceNormalVector"):
-        csa_normal = floats([float(v) for v in csa["SliceNormalVector"][:3]], 3)
-        if csa_normal is not None and np.dot(csa_normal, normal) < 0:
-            normal = -normal
+        given = floats([float(v) for v in csa["SliceNormalVector"][:3]], 3)
+        csa_normal = given if given is not None else csa_normal
+    if np.dot(csa_normal, normal) < 0:
+        normal = -normal
     return n, tile, ipp + shift, normal / np.linalg.norm(normal)
 
 
-def _is_xa_classic(header):
+def _xa_versions(header):
+    """(isXA10A, isSiemensXA) as dcm2niix reads them: XA10-XA31 in
+    SoftwareVersions (or 'XA10A' in ImplementationVersionName), and any XA
+    software (XA10-XA31, XA5x, XA6x, XA7x)."""
     versions = header.get("SoftwareVersions")
-    text = " ".join(versions) if isinstance(versions, list) else str(versions or "")
-    if any(v in text for v in _XA_CLASSIC):
-        return True
-    return "XA10A" in str(header.get("ImplementationVersionName") or "")
+    text = "\\".join(versions) if isinstance(versions, list) else str(versions or "")
+    early = "XA10A" in str(header.get("ImplementationVersionName") or "")
+    if len(text) > 4:
+        early = early or any(v in text for v in _XA10A)
+        return early, early or any(v in text for v in _XA_LATER)
+    return early, False
 
 
 def classic_fields(header, s):
     """Fill a classic Siemens slice's fields: diffusion (private
     (0019,xx0C)/(0019,xx0E), else the CSA header) and the XA classic
-    series rule."""
+    series rule (dcm2niix, issue 394): a single-frame XA image is grouped
+    by its SeriesTime instead of its series UID and may stack across series
+    numbers, so that series split one per volume (MFSPLIT) make one 4-D
+    series, volumes in series number order."""
     if s.bvalue is None:
         bvalue = number(header.private(0x0019, MR_HEADER, 0x0C, vr="IS"))
         if bvalue is not None:
@@ -126,13 +142,30 @@ def classic_fields(header, s):
                 s.gradient = floats([float(v) for v in vector[:3]], 3) if vector else None
     if s.bvalue and (s.gradient is None or not any(s.gradient)):
         s.isotropic = True
+    s.xa10a, xa = _xa_versions(header)
+    if "fldyn3d1" in str(header.get("SequenceName") or ""):
+        _dynamic_series(s)
     series_time = str(header.get("SeriesTime") or "")
-    if s.file.frames == 1 and len(series_time) > 1 and _is_xa_classic(header):
-        # dcm2niix (issue 394): group XA classic images by SeriesTime and
-        # let split series (5001, 5002...) stack; volumes in series order.
+    if xa and s.file.frames == 1 and len(series_time) > 1:
         s.series_uid = "SeriesTime " + series_time
         s.stackable = True
-        s.xa_classic = True
+        if s.instance is not None and s.series_number is not None:
+            s.instance += s.series_number * 1000  # as dcm2niix numbers them ('_i2001001')
+
+
+def _dynamic_series(s):
+    """dcm2niix's rule for Siemens dynamic contrast series (sequence
+    fldyn3d1, issue 252), one series per time point: merged by protocol
+    name across series numbers, but for XA10-XA31, whose time points are
+    numbered by acquisition (and which the XA classic rule may merge)."""
+    if s.xa10a:
+        if s.instance is not None:
+            s.instance += (s.acquisition or 0) * 1000
+        return
+    s.series_uid = "Protocol " + s.protocol
+    s.stackable = True
+    if s.instance is not None and s.series_number is not None:
+        s.instance += s.series_number * 1000
 
 
 def frame_fields(frames):
