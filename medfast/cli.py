@@ -109,16 +109,33 @@ def _one_line(exc):
 def convert_command(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=True):
     """Run :func:`medfast.convert` for the command line.
 
-    Prints one line per volume written (stdout) and one line per problem
-    (stderr, never a traceback).
+    Prints one line per volume written (stdout) and, on stderr, never a
+    traceback but one line per input file not used and per volume not
+    written (``medfast convert: skipped|duplicate|dropped: PATH: REASON``,
+    ``medfast convert: error: series NAME: REASON``), one per problem found
+    in a volume written (``warning``), and a count of each kind.
 
     Returns
     -------
     int
-        Exit status: 0 when every volume found was converted, 1 otherwise
-        (no volume, some volumes failed, bad arguments, unreadable input).
+        Exit status: 0 when every image found was converted (duplicates of
+        converted images included), 1 when anything was skipped, dropped or
+        not converted (what could be converted is still written) or nothing
+        could be, 2 for a usage error (an invalid pattern, SRC missing, DST
+        not a folder), 130 when interrupted.
     """
+    import os
     from .dicom import convert
+    from .dicom.convert import check_pattern
+    try:
+        check_pattern(pattern)
+        if not os.path.exists(src):
+            raise ValueError(f"{src}: no such file or folder")
+        if os.path.lexists(dst) and not os.path.isdir(dst):
+            raise ValueError(f"{dst}: exists and is not a folder")
+    except (TypeError, ValueError) as exc:
+        print(f"medfast convert: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
     try:
         result = convert(src, dst, pattern=pattern, compress=compress, sidecar=sidecar,
                          anonymize=anonymize)
@@ -131,8 +148,26 @@ def convert_command(src, dst, pattern="%p_%s", compress=True, sidecar=True, anon
     for out in result.outputs:
         shape = "x".join(str(n) for n in out.shape)
         print(f"{out.nifti} ({shape}, series {out.series})")
+    sys.stdout.flush()  # written volumes first when both streams go to one place
+    for out in result.outputs:
+        for problem in out.problems:
+            print(f"medfast convert: warning: series {out.series}: {_one_line(problem)}",
+                  file=sys.stderr)
+    counts = {}
+    for item in result.skipped:
+        counts[item.kind] = counts.get(item.kind, 0) + 1
+        print(f"medfast convert: {item.kind}: {item.path}: {_one_line(item.reason)}",
+              file=sys.stderr)
     for failure in result.failed:
         print(f"medfast convert: error: {_one_line(failure)}", file=sys.stderr)
+    summary = [f"{n} {label}" for n, label in (
+        (counts.get("skipped", 0), "file(s) skipped"),
+        (counts.get("duplicate", 0), "duplicate file(s) ignored"),
+        (counts.get("dropped", 0), "file(s) dropped"),
+        (len(result.failed), "series not converted")) if n]
+    if summary:
+        print(f"medfast convert: {len(result)} volume(s) written; " + "; ".join(summary),
+              file=sys.stderr)
     return 0 if result.ok else 1
 
 

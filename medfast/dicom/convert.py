@@ -4,7 +4,9 @@ Every volume found under a folder (as :func:`medfast.load_dicom_all` finds
 them) becomes one NIfTI file, with a BIDS JSON sidecar and, for diffusion
 series, ``.bval``/``.bvec`` files.  File names follow dcm2niix's ``-f``
 patterns and its rules for unsafe characters and name collisions; nothing
-is ever written outside the output folder.
+is ever written outside the output folder.  Nothing is left out silently:
+the result lists every input file not used and every volume not written,
+with the reason (the library prints nothing; ``medfast convert`` does).
 """
 from dataclasses import dataclass
 import json
@@ -17,10 +19,13 @@ from ..image import Image
 from ..io import save
 from ..io._atomic import atomic_write
 from .load import _no_volume_error, image_and_sidecar
-from .scan import volume_name, volumes
+from .pixels import PixelDataError
+from .scan import Skipped, _dropped_files, volume_name, volumes
+from .series import without_files
 from .sidecar import _Header, _echo_number, _text, anonymize as _drop_identifying
 
-__all__ = ["convert", "ConvertResult", "Output", "Failure", "PLACEHOLDERS", "output_stem"]
+__all__ = ["convert", "ConvertResult", "Output", "Failure", "PLACEHOLDERS", "output_stem",
+           "check_pattern"]
 
 #: The ``-f`` placeholders :func:`convert` understands, as in dcm2niix.
 PLACEHOLDERS = {
@@ -65,7 +70,9 @@ _FALLBACK = "unnamed"
 
 @dataclass(frozen=True)
 class Output:
-    """The files written for one volume."""
+    """The files written for one volume, and what was found and handled
+    while assembling it (``problems``: missing slices, non-uniform
+    spacing, gantry tilt...)."""
 
     nifti: str
     sidecar: object  # str or None
@@ -73,6 +80,7 @@ class Output:
     bvec: object
     series: str
     shape: tuple
+    problems: tuple = ()
 
     @property
     def files(self):
@@ -99,10 +107,15 @@ class ConvertResult(list):
     outputs : list of Output
         Every file written, volume by volume.
     failed : list of Failure
-        Volumes found but not converted (a decoding error, an unwritable
-        name); nothing of them was left on disk.
+        Volumes found but not written (undecodable pixels in every file, an
+        unwritable name...); nothing of them was left on disk.
     skipped : list of medfast.dicom.Skipped
-        Input files that hold no volume (not DICOM, reports, localizers...).
+        Input files not used, each with the reason and its ``kind``:
+        ``'skipped'`` (not DICOM, unreadable, truncated, no image, a
+        dangling link), ``'duplicate'`` (a copy of an image read from
+        another file, converted once) or ``'dropped'`` (images a volume
+        left out: an incomplete 4-D series, a file whose pixel data could
+        not be read).
     """
 
     def __init__(self, outputs, failed, skipped):
@@ -118,8 +131,10 @@ class ConvertResult(list):
 
     @property
     def ok(self):
-        """True when every volume found was converted."""
-        return not self.failed
+        """True when every image found was converted: no volume failed, no
+        file was skipped or dropped (duplicates do not count: their images
+        were converted from the first copy)."""
+        return not self.failed and all(s.kind == "duplicate" for s in self.skipped)
 
 
 # --------------------------------------------------------------------------
@@ -143,6 +158,20 @@ def sanitize(text):
     if name.startswith("."):
         name = "_" + name[1:]
     return re.sub("_+", "_", name)
+
+
+def check_pattern(pattern):
+    """Check a ``-f`` name pattern (see :func:`convert`) without converting.
+
+    Raises
+    ------
+    TypeError
+        If `pattern` is not a str.
+    ValueError
+        If it is empty, absolute, holds ``.``/``..`` or an unknown
+        placeholder; the message says which.
+    """
+    _parse_pattern(pattern)
 
 
 def _parse_pattern(pattern):
@@ -402,7 +431,34 @@ def _write_volume(img, fields, volume, base, compress, sidecar, anonymize):
             except OSError:
                 pass
         raise
-    return Output(nifti, json_path, bval, bvec, volume_name(volume), tuple(img.shape))
+    return Output(nifti, json_path, bval, bvec, volume_name(volume), tuple(img.shape),
+                  tuple(volume.problems))
+
+
+def _readable(volume):
+    """The image and sidecar fields of a volume, leaving out the files whose
+    pixel data cannot be read (the volume is assembled again without them).
+
+    Returns
+    -------
+    image, fields, volume (as converted), list of Skipped (files left out)
+    """
+    lost = []
+    while True:
+        try:
+            img, fields = image_and_sidecar(volume)
+            return img, fields, volume, lost
+        except PixelDataError as exc:
+            if exc.path not in volume.files:
+                raise
+            try:
+                volume = without_files(volume, {exc.path})
+            except ValueError:
+                if lost:
+                    raise PixelDataError(exc.path, f"{exc.reason} (and {len(lost)} other "
+                                         "file(s) of the series)") from None
+                raise exc from None
+            lost.append(Skipped(exc.path, exc.reason))
 
 
 def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=True):
@@ -438,8 +494,10 @@ def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=Tr
         A list of the NIfTI files written (one per volume), with
         ``.outputs`` (all files, volume by volume: the sidecar and, for
         diffusion series, ``.bval``/``.bvec`` in FSL's convention),
-        ``.failed`` (volumes that could not be converted, with the reason)
-        and ``.skipped`` (input files holding no volume).
+        ``.failed`` (volumes that could not be converted, with the reason),
+        ``.skipped`` (input files not used, with the reason: skipped,
+        duplicate or dropped, see :class:`ConvertResult`) and ``.ok``
+        (everything found was converted).
 
     Raises
     ------
@@ -453,10 +511,17 @@ def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=Tr
     Notes
     -----
     Each file is written atomically (a temporary file in the same folder,
-    renamed once complete).  A volume that fails (undecodable pixels, an
-    error while writing) leaves none of its files behind; the other volumes
-    are still converted and the failure is listed in ``.failed``.  Existing
-    files are never overwritten.
+    renamed once complete).  A volume that fails (an error while writing)
+    leaves none of its files behind; the other volumes are still converted
+    and the failure is listed in ``.failed``.  Existing files are never
+    overwritten.
+
+    A file whose pixel data turn out unreadable (cut short, corrupt) is left
+    out and listed in ``.skipped``; its volume is written without it, as if
+    its header were unreadable: a 3-D volume with a gap (its ``problems``
+    say so), a 4-D series without the time points that lose an image (their
+    other files listed as dropped).  dcm2niix writes nothing of such a
+    series.  Uncompressed files cut short are found by the scan already.
 
     Examples
     --------
@@ -464,7 +529,7 @@ def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=Tr
     >>> result.failed                                 # doctest: +SKIP
     []
     """
-    _parse_pattern(pattern)  # a bad pattern fails before anything is read
+    check_pattern(pattern)  # a bad pattern fails before anything is read
     src = os.fspath(src)
     dst = os.fspath(dst)
     found, skipped = volumes(src)
@@ -484,7 +549,7 @@ def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=Tr
     for volume in found:
         name = volume_name(volume)
         try:
-            img, fields = image_and_sidecar(volume)
+            img, fields, volume, lost = _readable(volume)
             *folders, stem = output_stem(volume, pattern, src)
             folder = _make_folders(root, folders, created)
             base = _free_base(folder, stem, reserved)
@@ -493,6 +558,9 @@ def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=Tr
             reserved.add(base)
             outputs.append(_write_volume(img, fields, volume, base, compress, sidecar,
                                          anonymize))
+            reported = {s.path for s in skipped}
+            skipped.extend(lost)
+            skipped.extend(s for s in _dropped_files([volume]) if s.path not in reported)
         except Exception as exc:  # one bad volume must not stop the others
             reason = " ".join(str(exc).split()) or type(exc).__name__
             if not isinstance(exc, (ValueError, OSError)):

@@ -34,6 +34,17 @@ from ..image import RGB24
 
 RLE_LOSSLESS = "1.2.840.10008.1.2.5"
 
+
+class PixelDataError(ValueError):
+    """One file's pixel data cannot be read or decoded (truncated, corrupt,
+    an unsupported encoding); ``path`` names the file, ``reason`` says why."""
+
+    def __init__(self, path, reason):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
 _INTEGER_CANDIDATES = (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32)
 
 
@@ -313,21 +324,21 @@ def _decode(volume, scaling):
         try:
             reader = _reader(info)
         except OSError as exc:
-            raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from None
+            raise PixelDataError(path, f"cannot read ({exc.strerror or exc})") from None
         except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from None
+            raise PixelDataError(path, str(exc)) from None
         try:
             _place(reader, items, out, scaling, volume)
         except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from None
+            raise PixelDataError(path, str(exc)) from None
         except (KeyboardInterrupt, SystemExit, MemoryError):
             raise
         except BaseException as exc:
             # A decoder failure may escape as any exception, even pylibjpeg-
             # rle's Rust PanicException (a BaseException): report it as this
             # file's error.
-            raise ValueError(f"{path}: cannot read pixel data ({type(exc).__name__}: "
-                             f"{str(exc)[:200]})") from None
+            raise PixelDataError(path, f"cannot read pixel data ({type(exc).__name__}: "
+                                       f"{str(exc)[:200]})") from None
         finally:
             reader.close()
     return out

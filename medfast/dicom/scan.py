@@ -1,12 +1,15 @@
 """Scan a folder: read every file's header once, keep the images, report
 the rest, and summarise the series found (:func:`scan_dicom`).
 
-Files are found recursively, following symbolic links to files and folders
-(a folder reached twice, e.g. through a link loop, is read once).  Headers
-are read by several threads: the file reads and the compiled header walk
-release the GIL.  The same image found in several files (equal
-SOPInstanceUID: a backup copy, a ``.dcm`` beside its ``.dcm.gz``) is used
-once; the other copies are reported as skipped duplicates.
+Files are found recursively, following symbolic links to files and folders;
+each real folder and file is read once, whatever the links leading to it
+(no loop, no file counted twice).  Headers are read by several threads: the
+file reads and the compiled header walk release the GIL.  The same image
+found in several files (equal SOPInstanceUID: a backup copy, a ``.dcm``
+beside its ``.dcm.gz``) is used once; the other copies are reported as
+duplicates.  Nothing is left out silently: every file not used (not DICOM,
+unreadable, truncated, no image, a duplicate, a dangling link) and every
+image a volume had to leave out is a :class:`Skipped` entry with the reason.
 """
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,10 +28,24 @@ _CHUNK = 64  # files per thread task: enough to amortise the scheduling
 
 @dataclass(frozen=True)
 class Skipped:
-    """An input file (or some of its images) not used, and why."""
+    """An input file (or some of its images) not used, and why.
+
+    Attributes
+    ----------
+    path : str
+    reason : str
+    kind : str
+        ``'skipped'``: the file holds nothing usable (not DICOM, unreadable,
+        truncated, no image, a dangling link); ``'duplicate'``: its images
+        are copies of images read from another file (same SOPInstanceUID),
+        used once; ``'dropped'``: its images were read but a volume had to
+        leave them out (an incomplete 4-D series, no position among placed
+        slices).
+    """
 
     path: str
     reason: str
+    kind: str = "skipped"
 
     def __str__(self):
         return f"{self.path}: {self.reason}"
@@ -40,9 +57,11 @@ class ScanResult(list):
     Attributes
     ----------
     skipped : list of Skipped
-        Files not used, each with the reason: not DICOM, unreadable, no
-        image, a duplicate, or images a volume had to leave out (an
-        incomplete 4-D series, no position among placed slices).
+        Files not used, each with the reason and its ``kind``: not DICOM,
+        unreadable, truncated, no image (``'skipped'``), a copy of an image
+        already found (``'duplicate'``), or images a volume had to leave out
+        (``'dropped'``: an incomplete 4-D series, no position among placed
+        slices).
     """
 
     def __init__(self, series, skipped):
@@ -82,39 +101,96 @@ class SeriesInfo:
 
 
 def list_files(path):
-    """Every file under `path`, or `path` itself when it is a file.
+    """Every file under `path`, or `path` itself when it is not a folder,
+    and what could not be listed.
 
-    Recursive and sorted; names starting with '.' are left out; symbolic
-    links are followed, each real folder is entered once (no loop).
+    Recursive, depth first, sorted by name (a folder's files before its
+    sub-folders); names starting with '.' are left out.  Symbolic links are
+    followed; each real folder and each real file is listed once (the first
+    path that reaches it), so link loops end and a folder linked twice is
+    read once.
 
     Returns
     -------
-    list of str
+    files : list of str
+    skipped : list of Skipped
+        Folders that cannot be read, dangling links, and entries that are
+        neither files nor folders (sockets, pipes: opening a pipe would
+        wait forever).
     """
     if not os.path.isdir(path):
-        return [path]
-    found, seen = [], set()
-    for root, dirs, files in os.walk(path, followlinks=True):
-        real = os.stat(root)
-        if (real.st_dev, real.st_ino) in seen:
-            dirs[:] = []
+        return [path], []
+    files, skipped = [], []
+    seen_folders, seen_files = set(), set()
+    pending = [path]
+    while pending:
+        folder = pending.pop()
+        try:
+            info = os.stat(folder)
+            if (info.st_dev, info.st_ino) in seen_folders:
+                continue
+            seen_folders.add((info.st_dev, info.st_ino))
+            with os.scandir(folder) as listing:
+                entries = sorted((e for e in listing if not e.name.startswith(".")),
+                                 key=lambda e: e.name)
+        except OSError as exc:
+            skipped.append(Skipped(folder, f"cannot read folder ({exc.strerror or exc})"))
             continue
-        seen.add((real.st_dev, real.st_ino))
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(os.path.join(root, f) for f in sorted(files) if not f.startswith("."))
-    return found
+        folders = []
+        for entry in entries:
+            try:
+                if entry.is_dir():
+                    folders.append(entry.path)
+                elif entry.is_file():
+                    # A link's target is another file; a plain file is known
+                    # by its inode (free from the listing on POSIX).
+                    real = os.stat(entry.path) if entry.is_symlink() else None
+                    key = ((real.st_dev, real.st_ino) if real is not None
+                           else (info.st_dev, entry.inode()))
+                    if key not in seen_files:
+                        seen_files.add(key)
+                        files.append(entry.path)
+                elif entry.is_symlink() and not os.path.exists(entry.path):
+                    skipped.append(Skipped(entry.path, "dangling symbolic link (to "
+                                           f"{os.readlink(entry.path)}: no such file)"))
+                else:
+                    skipped.append(Skipped(entry.path, "not a regular file or folder"))
+            except OSError as exc:
+                skipped.append(Skipped(entry.path, f"cannot read ({exc.strerror or exc})"))
+        pending.extend(reversed(folders))
+    return files, skipped
+
+
+def _truncated_pixels(info):
+    """Why a file's uncompressed pixel data are cut short (the file ends
+    before them), else None.  Told from the file size, as dcm2niix does;
+    compressed and gzipped pixel data show it only when decoded."""
+    if info.pixel_offset is None or info.pixel_length is None or info.pixel_length < 0:
+        return None
+    needed = (info.rows * info.columns * info.samples * info.frames
+              * info.bits_allocated + 7) // 8
+    present = os.path.getsize(info.path) - info.pixel_offset
+    if present >= needed:
+        return None
+    return (f"truncated: {max(present, 0)} of the {needed} bytes of pixel data "
+            f"(the file is cut short)")
 
 
 def _read_one(path):
     """(slices, skip reason or None) of one file."""
     try:
-        return file_slices(read_header(path)), None
+        slices = file_slices(read_header(path))
     except (NotDicomError, NotAVolume) as exc:
         return [], str(exc)
     except (KeyboardInterrupt, SystemExit, MemoryError):
         raise
     except Exception as exc:  # an unforeseen oddity must not stop the scan
         return [], f"unreadable DICOM header ({type(exc).__name__}: {str(exc)[:200]})"
+    try:
+        reason = _truncated_pixels(slices[0].file) if slices else None
+    except OSError as exc:
+        reason = f"cannot read ({exc.strerror or exc})"
+    return ([], reason) if reason else (slices, None)
 
 
 def _read_chunk(paths):
@@ -137,7 +213,7 @@ def read_folder(path, threads=None):
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such file or folder")
-    files = list_files(path)
+    files, skipped = list_files(path)
     chunks = [files[i:i + _CHUNK] for i in range(0, len(files), _CHUNK)]
     threads = min(resolve_threads(threads), max(1, len(chunks)))
     if threads > 1:
@@ -145,7 +221,7 @@ def read_folder(path, threads=None):
             results = [r for chunk in pool.map(_read_chunk, chunks) for r in chunk]
     else:
         results = _read_chunk(files)
-    slices, skipped = [], []
+    slices = []
     for file, (found, reason) in zip(files, results):
         if reason is not None:
             skipped.append(Skipped(file, reason))
@@ -171,7 +247,7 @@ def _drop_duplicates(slices):
             kept.append(s)
         else:
             copies.setdefault(s.file.path, owner)
-    skipped = [Skipped(path, f"duplicate of {owner} (same SOPInstanceUID)")
+    skipped = [Skipped(path, f"duplicate of {owner} (same SOPInstanceUID)", "duplicate")
                for path, owner in copies.items()]
     return kept, skipped
 
@@ -237,7 +313,8 @@ def _dropped_files(found):
     out = {}
     for v in found:
         for s, reason in v.dropped:
-            out.setdefault(s.file.path, Skipped(s.file.path, f"series {volume_name(v)}: {reason}"))
+            out.setdefault(s.file.path, Skipped(s.file.path, f"series {volume_name(v)}: {reason}",
+                                                "dropped"))
     return list(out.values())
 
 

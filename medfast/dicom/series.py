@@ -365,11 +365,16 @@ def _stack(slices):
         n = counts.pop()
         return [([[c[t] for c in clusters] for t in range(n)], [], [])]
     # Positions repeat unevenly: separate acquisitions (e.g. two CT runs in
-    # one series) may each form a volume ('_a1', '_a2' in acquisition order).
+    # one series) may each form a volume ('_a1', '_a2' in acquisition order),
+    # unless they are the time points of a series that lost images (two or
+    # more acquisitions cover every position: one volume each, numbered).
     acquisitions = defaultdict(list)
     for s in slices:
         acquisitions[s.acquisition].append(s)
-    if len(acquisitions) > 1:
+    where = {id(s): p for p, c in enumerate(clusters) for s in c}
+    complete = sum(len({where[id(s)] for s in group}) == len(clusters)
+                   for group in acquisitions.values())
+    if len(acquisitions) > 1 and complete < 2:
         groups = [acquisitions[a] for a in sorted(
             acquisitions, key=lambda a: (a is None, a if a is not None else 0))]
         if all(len({len(c) for c in _positions(group)}) == 1 for group in groups):
@@ -387,7 +392,6 @@ def _stack(slices):
             grid = [[c[row.index(t)] for c, row in zip(clusters, labels)] for t in kept]
             n = len(grid)
     else:
-        where = {id(s): p for p, c in enumerate(clusters) for s in c}
         runs, current = [], {}
         for s in sorted(slices, key=order):
             if where[id(s)] in current:
@@ -578,3 +582,38 @@ def assemble(slices):
                 volumes.extend(_make_volumes(grid, problems, dropped, suffix + extra))
     return volumes
 
+
+def without_files(volume, paths):
+    """The volume assembled again without the images of some files (their
+    pixel data turned out unreadable): a gap in a 3-D volume, the time
+    points that lose an image dropped from a 4-D one, as when those files'
+    headers are unreadable.
+
+    Parameters
+    ----------
+    volume : Volume
+    paths : set of str
+
+    Returns
+    -------
+    Volume
+        With the name and suffix of `volume`; ``dropped`` adds the images
+        of other files that the volumes left out had.
+
+    Raises
+    ------
+    ValueError
+        When no image is left, or the rest no longer forms one volume.
+    """
+    kept = [s for row in volume.grid for s in row if s.file.path not in paths]
+
+    def kind(v):  # the volume itself, or which of its renderings
+        return (v.suffix.endswith("_ADC"), v.equalize is not None)
+
+    rebuilt = [v for v in assemble(kept) if kind(v) == kind(volume)] if kept else []
+    if len(rebuilt) != 1:
+        raise ValueError(f"{len(kept)} image(s) left, which do not form one volume")
+    new = rebuilt[0]
+    new.suffix, new.name = volume.suffix, volume.name
+    new.dropped = list(volume.dropped) + new.dropped
+    return new
