@@ -1,0 +1,373 @@
+"""Siemens echo numbers (ICE dims), multi-echo names, XA slice timing and
+the CSA diffusion fallback of classic images, on synthetic DICOM checked
+against dcm2niix.
+
+Every case is written with pydicom: classic files with
+:func:`synthetic.image_dataset`, Siemens XA enhanced files (one file per
+volume, the per-frame private sequence (0021,xxFE) of "SIEMENS MR SDI 02"
+holding TimeAfterStart (0021,xx04) and the ICE dims (0021,xx06)) with
+:func:`_xa_enhanced`.  Expectations come from what was written and, where
+dcm2niix is installed, from dcm2niix run live on the same folder: its file
+names (``-f %s_%p``), voxels, EchoNumber, SliceTiming, bval and bvec.
+"""
+import json
+import os
+import shutil
+import subprocess
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+import medfast
+from dicom_data import canonical
+from synthetic import AXIAL, csa2, image_dataset, normal, oblique, save, stack_positions
+
+SDI = "SIEMENS MR SDI 02"
+ENHANCED_MR = "1.2.840.10008.5.1.4.1.1.4.1"
+OBLIQUE = oblique(20.0, -15.0, 30.0)
+
+
+# --------------------------------------------------------------------------
+# writers
+
+
+def _ice(echo, coil="X"):
+    """An ICE dims string (0021,xx06): coil ('X' when combined), echo, then
+    the other dimensions."""
+    return f"{coil}_{echo}_1_1_1_1_1_1_1_1_1_1_629"
+
+
+def _sdi_block(ds, slot, time_after_start=None, ice=None):
+    """Put the "SIEMENS MR SDI 02" elements TimeAfterStart (seconds) and ICE
+    dims in block `slot` of group 0021 of `ds` (left out when None)."""
+    ds.add_new((0x0021, slot), "LO", SDI)
+    if time_after_start is not None:
+        ds.add_new((0x0021, (slot << 8) | 0x04), "DS", f"{time_after_start:.4f}")
+    if ice is not None:
+        ds.add_new((0x0021, (slot << 8) | 0x06), "LO", ice)
+    return ds
+
+
+def _classic(folder, *, echoes=(1,), echo_times=(5.0,), echo_numbers=None, ice=True,
+             volumes=1, slices=4, times=None, series_number=4, description="gre",
+             image_type=("ORIGINAL", "PRIMARY", "M", "NONE"), version="syngo MR XA30",
+             slot=0x11, series_uid=None, study_uid=None, repetition_time=1000.0, orientation=AXIAL,
+             seed=0, first_instance=1, extra=None):
+    """Classic Siemens MR files, one per slice, of one series: every echo of
+    every volume at `slices` positions.
+
+    echo_numbers : list, optional
+        EchoNumbers (0018,0086) per echo (None: left out).
+    ice : bool
+        Write the ICE dims (echo as its second field).
+    times : list of float, optional
+        TimeAfterStart (s) per slice position (one series; volume v adds
+        v * TR).
+    extra : callable, optional
+        ``extra(ds, volume, echo_index, slice)`` edits each data set.
+
+    Returns the stored values (echoes, volumes, slices, rows, cols) and the
+    positions.
+    """
+    rng = np.random.default_rng(seed)
+    positions = stack_positions(slices, orientation, step=3.0)
+    data = rng.integers(0, 3000, size=(len(echoes), volumes, slices, 6, 8)).astype(np.uint16)
+    os.makedirs(folder, exist_ok=True)
+    series_uid = series_uid or generate_uid()
+    study_uid = study_uid or generate_uid()
+    instance = first_instance - 1
+    for e, echo in enumerate(echoes):
+        for v in range(volumes):
+            for k in range(slices):
+                instance += 1
+                fields = dict(EchoTime=echo_times[e], RepetitionTime=repetition_time,
+                              FlipAngle=15.0, ProtocolName=description,
+                              SequenceName="fl3d1", AcquisitionNumber=v + 1)
+                if echo_numbers is not None and echo_numbers[e] is not None:
+                    fields["EchoNumbers"] = echo_numbers[e]
+                ds = image_dataset(
+                    data[e, v, k], position=positions[k], orientation=orientation,
+                    modality="MR", series_uid=series_uid, study_uid=study_uid, series_number=series_number,
+                    instance_number=instance, Manufacturer="SIEMENS", SoftwareVersions=version,
+                    ImageType=list(image_type), description=description, **fields)
+                after = None if times is None else times[k] + v * repetition_time / 1000.0
+                _sdi_block(ds, slot, after, _ice(echo) if ice else None)
+                if extra is not None:
+                    extra(ds, v, e, k)
+                save(ds, os.path.join(folder, f"{series_number}_{instance:04d}_{seed}.dcm"))
+    return data, positions
+
+
+def _item(**fields):
+    item = Dataset()
+    for key, value in fields.items():
+        setattr(item, key, value)
+    return item
+
+
+def _xa_enhanced(path, pixels, positions, *, echo_time, ice_echoes=None, times=None,
+                 series_number=8, series_uid, study_uid, instance=1, description="gre",
+                 image_type=("ORIGINAL", "PRIMARY", "M", "NONE"), echo_number=None,
+                 orientation=AXIAL, repetition_time=600.0, version="syngo MR XA30"):
+    """One Siemens XA enhanced MR file holding one 3-D volume, laid out as the
+    scanner writes it: each frame's orientation after its position, and a
+    per-frame private item (0021,11FE) of "SIEMENS MR SDI 02" with
+    TimeAfterStart (`times`, s, per frame) and ICE dims (`ice_echoes`, per
+    frame)."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ENHANCED_MR
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = ENHANCED_MR, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.Manufacturer, ds.SoftwareVersions = "MR", "Siemens Healthineers", version
+    ds.PatientName, ds.PatientID = "Synthetic^XA", "XA001"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
+    ds.StudyDate, ds.StudyTime, ds.SeriesTime = "20240101", "120000", "120500"
+    ds.AcquisitionDateTime = "20240101120500.000000"
+    ds.SeriesNumber, ds.InstanceNumber = series_number, instance
+    ds.ProtocolName = ds.SeriesDescription = description
+    ds.ImageType = list(image_type)
+    ds.MRAcquisitionType = "2D"
+    if echo_number is not None:
+        ds.EchoNumbers = echo_number
+    n, rows, cols = pixels.shape
+    ds.Rows, ds.Columns, ds.NumberOfFrames = rows, cols, n
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.SharedFunctionalGroupsSequence = [_item(
+        PixelMeasuresSequence=[_item(PixelSpacing=[1.5, 1.25], SliceThickness=3.0,
+                                     SpacingBetweenSlices=3.0)],
+        MRTimingAndRelatedParametersSequence=[_item(RepetitionTime=repetition_time,
+                                                    FlipAngle=50.0)])]
+    frames = []
+    for k in range(n):
+        frame = _item(
+            MREchoSequence=[_item(EffectiveEchoTime=echo_time)],
+            MRImageFrameTypeSequence=[_item(FrameType=list(image_type))],
+            FrameContentSequence=[_item(FrameAcquisitionDateTime=f"20240101120500.{k:06d}",
+                                        InStackPositionNumber=k + 1,
+                                        TemporalPositionIndex=1)],
+            PlanePositionSequence=[_item(ImagePositionPatient=[float(v) for v in positions[k]])],
+            PlaneOrientationSequence=[_item(ImageOrientationPatient=list(orientation))])
+        private = _item()
+        _sdi_block(private, 0x11, None if times is None else times[k],
+                   None if ice_echoes is None else _ice(ice_echoes[k]))
+        frame.add_new((0x0021, 0x0011), "LO", SDI)
+        frame.add_new((0x0021, 0x11FE), "SQ", [private])
+        frames.append(frame)
+    ds.PerFrameFunctionalGroupsSequence = frames
+    ds.PixelData = np.ascontiguousarray(pixels, "<u2").tobytes()
+    pydicom.dcmwrite(os.fspath(path), ds, enforce_file_format=True)
+    return os.fspath(path)
+
+
+# --------------------------------------------------------------------------
+# comparing with dcm2niix
+
+
+def _dcm2niix(folder, out):
+    """dcm2niix's outputs for `folder` (``-f %s_%p``): {stem: (image, sidecar,
+    bval or None, bvec or None)}."""
+    exe = shutil.which("dcm2niix")
+    if exe is None:
+        pytest.skip("dcm2niix not installed (pip install dcm2niix)")
+    os.makedirs(out)
+    run = subprocess.run([exe, "-z", "n", "-b", "y", "-f", "%s_%p", "-o", str(out), str(folder)],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    found = {}
+    for name in sorted(os.listdir(out)):
+        if name.endswith(".nii"):
+            stem = os.path.join(out, name[:-4])
+            extras = [np.loadtxt(stem + ext, ndmin=2) if os.path.exists(stem + ext) else None
+                      for ext in (".bval", ".bvec")]
+            with open(stem + ".json") as f:
+                found[name[:-4]] = (nib.load(stem + ".nii"), json.load(f), *extras)
+    return found
+
+
+def _medfast(folder, out, pattern="%s_%p"):
+    """medfast's outputs for `folder`: {stem: (image, sidecar, bval or
+    None, bvec or None)} (stems without '.nii.gz')."""
+    result = medfast.convert(folder, out, pattern=pattern)
+    found = {}
+    for output in result.outputs:
+        stem = os.path.basename(output.nifti)[:-len(".nii.gz")]
+        with open(output.sidecar) as f:
+            sidecar = json.load(f)
+        found[stem] = (nib.load(output.nifti), sidecar,
+                       *[np.loadtxt(p, ndmin=2) if p else None for p in (output.bval, output.bvec)])
+    return found
+
+
+def _same_voxels(ours, ref):
+    data, affine = canonical(np.asanyarray(ours.dataobj), ours.affine)
+    ref_data, ref_affine = canonical(np.asanyarray(ref.dataobj), ref.affine)
+    return (data.shape == ref_data.shape and np.array_equal(data, ref_data)
+            and np.abs(affine - ref_affine).max() < 1e-3)
+
+
+def _assert_outputs_like_dcm2niix(folder, tmp_path, pattern="%s_%p"):
+    """medfast writes the files dcm2niix writes (same names), with the same
+    voxels and the same EchoNumber; returns both outputs."""
+    refs = _dcm2niix(folder, tmp_path / "dcm2niix")
+    if pattern == "%s_%p":
+        ours = _medfast(folder, tmp_path / "medfast")
+    else:
+        exe = shutil.which("dcm2niix")
+        os.makedirs(tmp_path / "dcm2niix_pattern")
+        subprocess.run([exe, "-z", "n", "-b", "y", "-f", pattern, "-o",
+                        str(tmp_path / "dcm2niix_pattern"), str(folder)], capture_output=True)
+        names = sorted(n[:-4] for n in os.listdir(tmp_path / "dcm2niix_pattern")
+                       if n.endswith(".nii"))
+        assert sorted(_medfast(folder, tmp_path / "medfast", pattern)) == names
+        return refs, None
+    assert sorted(ours) == sorted(refs)
+    for stem, (ref, ref_sidecar, *_) in refs.items():
+        img, sidecar = ours[stem][:2]
+        assert _same_voxels(img, ref), stem
+        assert sidecar.get("EchoNumber") == ref_sidecar.get("EchoNumber"), stem
+    return refs, ours
+
+
+# --------------------------------------------------------------------------
+# 1. Echo numbers and multi-echo names
+
+
+@pytest.mark.parametrize("ice, echo", [
+    ("X_4_1_1_1_1_160_1_1_1_1_1_277", 4),
+    ("12_3_1_1", 3),        # uncombined coil 12, echo 3
+    ("X_X_2_1", 2),         # the first number after the first separator
+    ("H11_3_1", 11),        # dcm2niix reads past a leading letter too
+    ("X", None),
+    ("", None),
+    (None, None),
+])
+def test_ice_echo(ice, echo):
+    from medfast.dicom.vendors.siemens import ice_echo
+    assert ice_echo(ice) == echo
+
+
+MEMPRAGE_TE = (1.64, 3.5, 5.36, 7.22)
+_CLASSIC_ECHO_CASES = {
+    # A MEMPRAGE-like series without EchoNumbers: the ICE dims number the echoes.
+    "ice_only": dict(echoes=(1, 2, 3, 4), echo_times=MEMPRAGE_TE),
+    # EchoNumbers 1 everywhere: the ICE dims replace it.
+    "echo_numbers_1": dict(echoes=(1, 2, 3, 4), echo_times=MEMPRAGE_TE,
+                           echo_numbers=[1, 1, 1, 1]),
+    # EchoNumbers above 1 win over the ICE dims.
+    "echo_numbers_win": dict(echoes=(3, 4), echo_times=(3.5, 5.36), echo_numbers=[2, 3]),
+    # Neither: the echo time names the echo (issue 568: '_e1.64').
+    "echo_time_only": dict(echoes=(1, 2, 3, 4), echo_times=MEMPRAGE_TE, ice=False),
+    # One echo: no suffix for echo 1, '_e2' for a lone second echo.
+    "single_echo_1": dict(echoes=(1,), echo_times=(4.92,)),
+    "single_echo_2": dict(echoes=(2,), echo_times=(7.38,)),
+    # The creator in another block of group 0021.
+    "other_block": dict(echoes=(1, 2), echo_times=(4.92, 7.38), slot=0x13),
+    # Not XA software: the ICE dims still number the echoes.
+    "ve11": dict(echoes=(1, 2), echo_times=(4.92, 7.38), version="syngo MR E11"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_CLASSIC_ECHO_CASES))
+def test_classic_echoes_like_dcm2niix(case, tmp_path):
+    _classic(tmp_path / "in", slices=3, **_CLASSIC_ECHO_CASES[case])
+    refs, _ = _assert_outputs_like_dcm2niix(tmp_path / "in", tmp_path)
+    spec = _CLASSIC_ECHO_CASES[case]
+    assert len(refs) == len(spec["echoes"])
+
+
+def test_echo_time_names_without_echo_numbers(tmp_path):
+    # Independently of dcm2niix: the '%g' echo times, and no EchoNumber.
+    _classic(tmp_path / "in", echoes=(1, 2, 3, 4), echo_times=(1.64, 3.5, 5.36, 12.0),
+             ice=False, slices=2)
+    ours = _medfast(tmp_path / "in", tmp_path / "out")
+    assert sorted(ours) == ["4_gre_e1.64", "4_gre_e12", "4_gre_e3.5", "4_gre_e5.36"]
+    assert all("EchoNumber" not in sidecar for _, sidecar, *_ in ours.values())
+
+
+@pytest.mark.parametrize("images", [
+    (("M", 1), ("M", 2), ("P", 2)),
+    (("M", 1), ("P", 1), ("M", 2)),
+    (("P", 1), ("M", 1)),          # one echo: no '_e'
+])
+def test_magnitude_and_phase_in_one_series_like_dcm2niix(images, tmp_path):
+    # One series UID holding magnitude and phase images of one or two
+    # echoes: every image of a multi-echo series is named by its echo.
+    uid, study = generate_uid(), generate_uid()
+    for index, (kind, echo) in enumerate(images):
+        _classic(tmp_path / "in", echoes=(echo,), echo_times=((4.92, 7.38)[echo - 1],),
+                 series_uid=uid, study_uid=study, series_number=5, seed=index,
+                 first_instance=1 + 10 * index, slices=3,
+                 image_type=("ORIGINAL", "PRIMARY", kind, "NONE"))
+    refs, _ = _assert_outputs_like_dcm2niix(tmp_path / "in", tmp_path)
+    assert len(refs) == len(images)
+
+
+def test_echo_placeholder_like_dcm2niix(tmp_path):
+    # %e is the echo number, 0 without one (and replaces the '_e' suffix).
+    _classic(tmp_path / "in", echoes=(1, 2), echo_times=(4.92, 7.38), ice=False, slices=2)
+    _assert_outputs_like_dcm2niix(tmp_path / "in", tmp_path, pattern="%s_x%e")
+
+
+def _xa_echo_files(folder, echo_times, *, ice=True, series_number=8, series_uid=None,
+                   study_uid=None, image_type=("ORIGINAL", "PRIMARY", "M", "NONE"),
+                   ice_echoes=None, times=(0.0, 0.2, 0.4, 0.1, 0.3), seed=0):
+    """XA enhanced files of one series, one file (5 frames) per echo."""
+    rng = np.random.default_rng(seed)
+    positions = stack_positions(len(times), AXIAL, step=3.0)
+    series_uid, study_uid = series_uid or generate_uid(), study_uid or generate_uid()
+    os.makedirs(folder, exist_ok=True)
+    for e, echo_time in enumerate(echo_times):
+        frames = ice_echoes[e] if ice_echoes else [e + 1] * len(times)
+        _xa_enhanced(os.path.join(folder, f"{series_number}_{e}.dcm"),
+                     rng.integers(0, 3000, (len(times), 6, 8)).astype(np.uint16), positions,
+                     echo_time=echo_time, ice_echoes=frames if ice else None, times=times,
+                     series_number=series_number, series_uid=series_uid,
+                     study_uid=study_uid, instance=e + 1, image_type=image_type)
+
+
+def test_xa_enhanced_echoes_like_dcm2niix(tmp_path):
+    _xa_echo_files(tmp_path / "in", MEMPRAGE_TE)
+    refs, ours = _assert_outputs_like_dcm2niix(tmp_path / "in", tmp_path)
+    assert sorted(ours) == [f"8_gre_e{e}" for e in (1, 2, 3, 4)]
+    assert [ours[f"8_gre_e{e}"][1]["EchoNumber"] for e in (1, 2, 3, 4)] == [1, 2, 3, 4]
+
+
+def test_xa_enhanced_echo_times_without_ice_dims_like_dcm2niix(tmp_path):
+    _xa_echo_files(tmp_path / "in", (1.64, 3.5), ice=False)
+    refs, ours = _assert_outputs_like_dcm2niix(tmp_path / "in", tmp_path)
+    assert sorted(ours) == ["8_gre_e1.64", "8_gre_e3.5"]
+
+
+def test_xa_enhanced_echo_is_the_first_above_1_like_dcm2niix(tmp_path):
+    # dcm2niix reads the frames' ICE dims in turn while the echo is not
+    # above 1: frames 1, 1, 2, 3, 1 make echo 2.
+    _xa_echo_files(tmp_path / "in", (5.0,), ice_echoes=[[1, 1, 2, 3, 1]])
+    refs, ours = _assert_outputs_like_dcm2niix(tmp_path / "in", tmp_path)
+    assert sorted(ours) == ["8_gre_e2"]
+
+
+def test_xa_dual_echo_field_map_like_dcm2niix(tmp_path):
+    # Magnitude echoes 1 and 2 as series 8, the phase difference (echo 2)
+    # as series 9, as the XA gre_field_mapping writes them.
+    study = generate_uid()
+    _xa_echo_files(tmp_path / "in", (4.92, 7.38), study_uid=study)
+    _xa_echo_files(tmp_path / "in", (7.38,), study_uid=study, series_number=9,
+                   ice_echoes=[[2] * 5], image_type=("ORIGINAL", "PRIMARY", "P", "NONE"), seed=1)
+    refs, ours = _assert_outputs_like_dcm2niix(tmp_path / "in", tmp_path)
+    assert sorted(ours) == ["8_gre_e1", "8_gre_e2", "9_gre_e2_ph"]
+
+
+def test_xa30_field_map_names_like_dcm2niix(dicom_qa):
+    # Real XA30 enhanced files: no EchoNumbers, the echoes in the ICE dims.
+    names = {s.name for s in medfast.scan_dicom(dicom_qa / "xa30" / "In" / "8_gre_field_mapping")}
+    assert names == {"8_e1", "8_e2"}
+    phase = medfast.scan_dicom(dicom_qa / "xa30" / "In" / "9_gre_field_mapping")
+    assert [s.name for s in phase] == ["9_e2_ph"]
