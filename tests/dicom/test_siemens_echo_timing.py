@@ -84,7 +84,11 @@ def _classic(folder, *, echoes=(1,), echo_times=(5.0,), echo_numbers=None, ice=T
         for v in range(volumes):
             for k in range(slices):
                 instance += 1
+                # Volumes one TR apart (dcm2niix checks TR against them);
+                # the slices' own times only in TimeAfterStart.
+                seconds = v * repetition_time / 1000.0
                 fields = dict(EchoTime=echo_times[e], RepetitionTime=repetition_time,
+                              AcquisitionTime=f"1200{int(seconds):02d}.{round(seconds % 1 * 1e6):06d}",
                               FlipAngle=15.0, ProtocolName=description,
                               SequenceName="fl3d1", AcquisitionNumber=v + 1)
                 if echo_numbers is not None and echo_numbers[e] is not None:
@@ -371,3 +375,129 @@ def test_xa30_field_map_names_like_dcm2niix(dicom_qa):
     assert names == {"8_e1", "8_e2"}
     phase = medfast.scan_dicom(dicom_qa / "xa30" / "In" / "9_gre_field_mapping")
     assert [s.name for s in phase] == ["9_e2_ph"]
+
+
+# --------------------------------------------------------------------------
+# 2. Siemens XA slice timing from TimeAfterStart
+
+
+def _times_by_position(img, times, direction):
+    """(slice centre along `direction` (RAS), time) pairs, in order of
+    position, of an image and its SliceTiming."""
+    a = img.affine
+    centre = (np.array(img.shape[:2]) - 1) / 2.0
+    points = [a[:3, :3] @ [centre[0], centre[1], k] + a[:3, 3] for k in range(img.shape[2])]
+    return sorted((float(p @ direction), t) for p, t in zip(points, times))
+
+
+def _assert_slice_timing_like_dcm2niix(refs, ours):
+    """Every output's SliceTiming is dcm2niix's, slice by slice at the same
+    position (either may store the slices in reverse order), or both have
+    none."""
+    for stem, (ref, ref_sidecar, *_) in refs.items():
+        img, sidecar = ours[stem][:2]
+        theirs, mine = ref_sidecar.get("SliceTiming"), sidecar.get("SliceTiming")
+        assert (theirs is None) == (mine is None), (stem, mine, theirs)
+        if theirs is None:
+            continue
+        direction = np.cross(img.affine[:3, 0], img.affine[:3, 1])
+        direction /= np.linalg.norm(direction)
+        a, b = _times_by_position(img, mine, direction), _times_by_position(ref, theirs, direction)
+        assert np.allclose([p for p, _ in a], [p for p, _ in b], rtol=0, atol=0.01), stem
+        assert np.allclose([t for _, t in a], [t for _, t in b], rtol=0, atol=1e-5), (stem, a, b)
+
+
+INTERLEAVED = [0.0, 0.4, 0.1, 0.5, 0.2]  # seconds after the start, per slice position
+DERIVED = ("DERIVED", "PRIMARY", "M", "NONE")
+
+
+def _first_volume_zero(ds, volume, echo, k):
+    if volume == 0:  # bogus times in the first volume (issue 875)
+        ds[0x00211104].value = "0"
+
+
+_XA_CLASSIC_TIMING = {
+    "4d": dict(volumes=3, times=INTERLEAVED),
+    "4d_bogus_first_volume": dict(volumes=3, times=INTERLEAVED, extra=_first_volume_zero),
+    "4d_over_tr": dict(volumes=3, times=[0.0, 2.0, 0.5, 2.5, 1.0]),
+    "4d_over_tr_derived": dict(volumes=3, times=[0.0, 2.0, 0.5, 2.5, 1.0], image_type=DERIVED),
+    "4d_same_times": dict(volumes=3, times=[0.0] * 5),
+    "3d": dict(volumes=1, times=INTERLEAVED),
+    "4d_descending_oblique": dict(volumes=2, times=INTERLEAVED[::-1], orientation=OBLIQUE),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_XA_CLASSIC_TIMING))
+def test_xa_classic_slice_timing_like_dcm2niix(case, tmp_path):
+    _classic(tmp_path / "in", slices=5, **_XA_CLASSIC_TIMING[case])
+    refs, ours = _assert_outputs_like_dcm2niix(tmp_path / "in", tmp_path)
+    _assert_slice_timing_like_dcm2niix(refs, ours)
+
+
+def test_xa_classic_slice_timing_is_the_second_volumes(tmp_path):
+    # Independently of dcm2niix: the times of the second volume, from its
+    # earliest, slice by slice (medfast's slices run along the normal).
+    times = [0.3, 0.0, 0.4, 0.1, 0.5]
+    _classic(tmp_path / "in", slices=5, volumes=3, times=times, extra=_first_volume_zero)
+    img = medfast.load_dicom(tmp_path / "in")
+    assert img.meta["SliceTiming"] == pytest.approx(times, abs=1e-6)
+
+
+def test_xa_split_series_slice_timing_like_dcm2niix(tmp_path):
+    # MFSPLIT: one series (UID and number 5001, 5002...) per volume, one 4-D
+    # output; its times are the second series'.
+    uids = [generate_uid() for _ in range(3)]
+
+    def split(ds, volume, echo, k):
+        ds.SeriesInstanceUID, ds.SeriesNumber = uids[volume], 5001 + volume
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "MFSPLIT", "NONE"]
+
+    _classic(tmp_path / "in", slices=5, volumes=3, times=INTERLEAVED, extra=split)
+    refs, ours = _assert_outputs_like_dcm2niix(tmp_path / "in", tmp_path)
+    assert len(ours) == 1 and next(iter(ours.values()))[0].shape[3] == 3
+    _assert_slice_timing_like_dcm2niix(refs, ours)
+
+
+_XA_ENHANCED_TIMING = {
+    # One file (3-D): the stored times while they end within one TR (600 ms).
+    "3d": dict(times=[[0.1, 0.3, 0.5, 0.2, 0.4]]),
+    "3d_late_start": dict(times=[[5.1, 5.3, 5.5, 5.2, 5.4]]),
+    "3d_over_tr": dict(times=[[0.0, 0.3, 0.9, 0.2, 0.4]]),
+    "3d_over_tr_derived": dict(times=[[0.0, 0.3, 0.9, 0.2, 0.4]], image_type=DERIVED),
+    # One file per volume (4-D, TR 1000 ms): the second file's times.
+    "4d": dict(times=[[0.0] * 5, [1.0, 1.3, 1.1, 1.4, 1.2], [2.0, 2.3, 2.1, 2.4, 2.2]],
+               tr=1000.0),
+    "4d_over_tr": dict(times=[[0.0] * 5, [1.0, 2.3, 1.1, 2.4, 1.2], [2.0, 3.3, 2.1, 3.4, 2.2]],
+                       tr=1000.0),
+    "4d_over_tr_derived": dict(times=[[0.0] * 5, [1.0, 2.3, 1.1, 2.4, 1.2],
+                                      [2.0, 3.3, 2.1, 3.4, 2.2]], tr=1000.0,
+                               image_type=DERIVED),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_XA_ENHANCED_TIMING))
+def test_xa_enhanced_slice_timing_like_dcm2niix(case, tmp_path):
+    spec = dict(_XA_ENHANCED_TIMING[case])
+    rng = np.random.default_rng(0)
+    positions = stack_positions(5, OBLIQUE, step=3.0)
+    series_uid, study_uid = generate_uid(), generate_uid()
+    os.makedirs(tmp_path / "in")
+    for f, times in enumerate(spec["times"]):
+        _xa_enhanced(tmp_path / "in" / f"{f}.dcm",
+                     rng.integers(0, 3000, (5, 6, 8)).astype(np.uint16), positions,
+                     echo_time=5.0, times=times, series_uid=series_uid, study_uid=study_uid,
+                     instance=f + 1, repetition_time=spec.get("tr", 600.0),
+                     image_type=spec.get("image_type", ("ORIGINAL", "PRIMARY", "M", "NONE")),
+                     orientation=OBLIQUE)
+    refs, ours = _assert_outputs_like_dcm2niix(tmp_path / "in", tmp_path)
+    _assert_slice_timing_like_dcm2niix(refs, ours)
+
+
+def test_xa30_slice_timing_like_dcm2niix(dicom_qa, tmp_path):
+    # Real XA30 enhanced files (fMRI, DWI, ASL, field maps; 3-D and 4-D,
+    # derived maps): TimeAfterStart, not FrameAcquisitionDateTime, as dcm2niix.
+    refs = _dcm2niix(dicom_qa / "xa30" / "In", tmp_path / "dcm2niix")
+    ours = _medfast(dicom_qa / "xa30" / "In", tmp_path / "medfast")
+    assert sorted(ours) == sorted(refs)
+    assert sum("SliceTiming" in sidecar for _, sidecar, *_ in refs.values()) >= 15
+    _assert_slice_timing_like_dcm2niix(refs, ours)
