@@ -833,6 +833,12 @@ def fsl_bvecs(directions_lps, affine):
     return voxel
 
 
+# dcm2niix (nii_saveDTI) writes no table for a single volume from a single
+# file, nor for a single volume without a direction whose b-value is at
+# most this (issue 352).
+_SINGLE_VOLUME_MIN_B = {"Siemens": 50.0}
+
+
 def diffusion_table(volume):
     """b-values and FSL bvecs of a diffusion volume, in volume order.
 
@@ -848,7 +854,9 @@ def diffusion_table(volume):
         of ``volume.affine`` (FSL convention, see :func:`fsl_bvecs`;
         ``[0, 0, 0]`` for b = 0 and for volumes without a direction, such as
         isotropic trace images).  None when the series is not diffusion
-        weighted: a volume without a b-value, or no b-value above 0.
+        weighted: a volume without a b-value, or no b-value above 0; and,
+        as dcm2niix, for a single volume held by one file, or without a
+        direction and with a b-value of at most 50 (Siemens; 6 for others).
 
     Notes
     -----
@@ -878,6 +886,10 @@ def diffusion_table(volume):
             if bvals[t] > 0 and vector is not None:
                 directions[t] = vector
     if not any(b > 0 for b in bvals):
+        return None
+    if len(bvals) == 1 and (len(volume.files) == 1 or (
+            bvals[0] <= _SINGLE_VOLUME_MIN_B.get(volume.first.manufacturer, 6.0)
+            and not np.any(directions[0]))):
         return None
     bvecs = fsl_bvecs(directions, volume.affine)
     bvecs = np.round(bvecs, 6) + 0.0  # + 0.0 turns -0.0 into 0.0

@@ -493,11 +493,104 @@ def test_xa_enhanced_slice_timing_like_dcm2niix(case, tmp_path):
     _assert_slice_timing_like_dcm2niix(refs, ours)
 
 
-def test_xa30_slice_timing_like_dcm2niix(dicom_qa, tmp_path):
+def test_xa30_like_dcm2niix(dicom_qa, tmp_path):
     # Real XA30 enhanced files (fMRI, DWI, ASL, field maps; 3-D and 4-D,
-    # derived maps): TimeAfterStart, not FrameAcquisitionDateTime, as dcm2niix.
+    # derived maps): the names, the slice times from TimeAfterStart (not
+    # FrameAcquisitionDateTime), and a b-value table only for the 4-D
+    # diffusion series (none for a derived map held by one file), as dcm2niix.
     refs = _dcm2niix(dicom_qa / "xa30" / "In", tmp_path / "dcm2niix")
     ours = _medfast(dicom_qa / "xa30" / "In", tmp_path / "medfast")
     assert sorted(ours) == sorted(refs)
     assert sum("SliceTiming" in sidecar for _, sidecar, *_ in refs.values()) >= 15
     _assert_slice_timing_like_dcm2niix(refs, ours)
+    _assert_diffusion_like_dcm2niix(refs, ours)
+
+
+# --------------------------------------------------------------------------
+# 3. Classic (non-mosaic) Siemens diffusion from the CSA header
+
+
+DWI = [(0, None), (1000, (1.0, 0.0, 0.0)), (1000, (0.0, 0.6, 0.8)),
+       (2000, (0.48, -0.6, 0.64)), (0, (0.0, 0.0, 0.0))]
+
+
+def _csa_diffusion(table, slot=0x10, private_b=False):
+    """An `extra` for :func:`_classic`: volume v's b-value and direction in
+    the CSA image header (0029,xx10) only (a b = 0 image has no direction),
+    or also in the private (0019,xx0C)/(0019,xx0E) when `private_b`."""
+    def extra(ds, volume, echo, k):
+        b, direction = table[volume]
+        tags = {"B_value": [float(b)]}
+        if direction is not None:
+            tags["DiffusionGradientDirection"] = list(direction)
+        ds.add_new((0x0029, slot), "LO", "SIEMENS CSA HEADER")
+        ds.add_new((0x0029, (slot << 8) | 0x10), "OB", csa2(tags))
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "DIFFUSION", "NONE"]
+        if private_b:
+            ds.add_new((0x0019, 0x0010), "LO", "SIEMENS MR HEADER")
+            ds.add_new((0x0019, 0x100C), "IS", str(b))
+            if direction is not None:
+                ds.add_new((0x0019, 0x100E), "FD", list(direction))
+    return extra
+
+
+def _in_patient_space(bvecs, affine):
+    """FSL bvecs (rows) of an image -> directions in its RAS world."""
+    v = np.array(bvecs, float).reshape(-1, 3)
+    if np.linalg.det(affine[:3, :3]) > 0:
+        v[:, 0] = -v[:, 0]
+    axes = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
+    return v @ axes.T
+
+
+def _assert_diffusion_like_dcm2niix(refs, ours):
+    """medfast's bval is dcm2niix's, its bvec too (in the patient's axes)."""
+    assert any(bval is not None for *_, bval, _ in refs.values())
+    for stem, (ref, _, ref_bval, ref_bvec) in refs.items():
+        img, _, bval, bvec = ours[stem]
+        assert (ref_bval is None) == (bval is None), stem
+        if ref_bval is None:
+            continue
+        np.testing.assert_allclose(bval, ref_bval)
+        np.testing.assert_allclose(_in_patient_space(bvec.T, img.affine),
+                                   _in_patient_space(ref_bvec.T, ref.affine), atol=1e-4)
+
+
+@pytest.mark.parametrize("case", ["ve11", "xa30", "oblique", "csa_block_11", "with_private"])
+def test_classic_diffusion_from_the_csa_header_like_dcm2niix(case, tmp_path):
+    spec = dict(version="syngo MR XA30" if case == "xa30" else "syngo MR E11",
+                orientation=OBLIQUE if case == "oblique" else AXIAL)
+    extra = _csa_diffusion(DWI, slot=0x11 if case == "csa_block_11" else 0x10,
+                           private_b=case == "with_private")
+    _classic(tmp_path / "in", slices=3, volumes=len(DWI), ice=False, description="dwi",
+             extra=extra, **spec)
+    refs, ours = _assert_outputs_like_dcm2niix(tmp_path / "in", tmp_path)
+    _assert_diffusion_like_dcm2niix(refs, ours)
+
+
+def test_classic_diffusion_from_the_csa_header(tmp_path):
+    # Independently of dcm2niix: the CSA b-values, and the directions in
+    # the patient's axes.
+    _classic(tmp_path / "in", slices=3, volumes=len(DWI), ice=False, orientation=OBLIQUE,
+             version="syngo MR E11", extra=_csa_diffusion(DWI))
+    img = medfast.load_dicom(tmp_path / "in")
+    assert img.meta["bvals"] == [b for b, _ in DWI]
+    lps = np.array([d if d is not None else (0, 0, 0) for _, d in DWI], float)
+    ras = lps * [-1, -1, 1]
+    ras[[0, 4]] = 0  # b = 0: no direction
+    np.testing.assert_allclose(_in_patient_space(img.meta["bvecs"], img.affine), ras,
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["b1000", "b40", "b40_with_direction", "b1000_trace"])
+def test_single_diffusion_volume_like_dcm2niix(case, tmp_path):
+    # One volume: a table when its b-value is above 50 (Siemens) or it has a
+    # direction, else none.
+    table = {"b1000": [(1000, (1.0, 0.0, 0.0))], "b40": [(40, (0.0, 0.0, 0.0))],
+             "b40_with_direction": [(40, (0.0, 1.0, 0.0))], "b1000_trace": [(1000, None)]}[case]
+    _classic(tmp_path / "in", slices=3, volumes=1, ice=False, version="syngo MR E11",
+             extra=_csa_diffusion(table))
+    refs, ours = _assert_outputs_like_dcm2niix(tmp_path / "in", tmp_path)
+    assert (next(iter(ours.values()))[2] is None) == (case == "b40")
+    if case != "b40":
+        _assert_diffusion_like_dcm2niix(refs, ours)

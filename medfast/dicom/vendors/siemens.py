@@ -27,6 +27,7 @@ acquisition from TimeAfterStart (0021,xx04) of the same block.
 """
 import math
 import re
+import struct
 import warnings
 
 import numpy as np
@@ -51,7 +52,10 @@ def _csareader():
 
 def csa_image_header(header):
     """The CSA image header (0029,xx10) as {name: list of values}, or {}."""
-    raw = header.private(0x0029, CSA, 0x10, vr="OB")
+    return _parse_csa(header.private(0x0029, CSA, 0x10, vr="OB"))
+
+
+def _parse_csa(raw):
     if not isinstance(raw, bytes):
         return {}
     try:
@@ -160,25 +164,44 @@ def _echo_from_ice(echo, ice_values):
     return echo
 
 
+def _csa_diffusion(header):
+    """(b-value, LPS direction or None) from the CSA image header's B_value
+    and DiffusionGradientDirection, as dcm2niix reads them for any image
+    (a negative b-value is 0); (None, None) without a B_value.  The header
+    is parsed only when its B_value tag has items (parsing every image's
+    CSA header would be slow): the item count follows the tag's 64-byte
+    name, its VM, VR and SyngoDT (CSA1 and CSA2 alike)."""
+    raw = header.private(0x0029, CSA, 0x10, vr="OB")
+    name = raw.find(b"B_value\0") if isinstance(raw, bytes) else -1
+    if name < 0 or len(raw) < name + 80 or struct.unpack_from("<i", raw, name + 76)[0] < 1:
+        return None, None
+    csa = _parse_csa(raw)
+    bvalue = number(csa["B_value"][0]) if csa.get("B_value") else None
+    if bvalue is None:
+        return None, None
+    vector = csa.get("DiffusionGradientDirection")
+    gradient = None
+    if vector and len(vector) > 2:
+        gradient = floats([float(v) for v in vector[:3]], 3)
+    return max(bvalue, 0.0), gradient
+
+
 def classic_fields(header, s):
     """Fill a classic Siemens slice's fields: diffusion (private
-    (0019,xx0C)/(0019,xx0E), else the CSA header), the echo number from the
-    ICE dims when EchoNumbers is missing or not above 1, XA TimeAfterStart,
-    and the XA classic series rule (dcm2niix, issue 394): a single-frame XA
-    image is grouped by its SeriesTime instead of its series UID and may
-    stack across series numbers, so that series split one per volume
-    (MFSPLIT) make one 4-D series, volumes in series number order."""
+    (0019,xx0C)/(0019,xx0E), else the CSA header, mosaic or not), the echo
+    number from the ICE dims when EchoNumbers is missing or not above 1, XA
+    TimeAfterStart, and the XA classic series rule (dcm2niix, issue 394): a
+    single-frame XA image is grouped by its SeriesTime instead of its
+    series UID and may stack across series numbers, so that series split
+    one per volume (MFSPLIT) make one 4-D series, volumes in series number
+    order."""
     if s.bvalue is None:
         bvalue = number(header.private(0x0019, MR_HEADER, 0x0C, vr="IS"))
         if bvalue is not None:
             s.bvalue = bvalue
             s.gradient = floats(header.private(0x0019, MR_HEADER, 0x0E, vr="FD"), 3)
-        elif "MOSAIC" in s.image_type:
-            csa = csa_image_header(header)
-            if csa.get("B_value"):
-                s.bvalue = number(csa["B_value"][0])
-                vector = csa.get("DiffusionGradientDirection")
-                s.gradient = floats([float(v) for v in vector[:3]], 3) if vector else None
+        else:
+            s.bvalue, s.gradient = _csa_diffusion(header)
     if s.bvalue and (s.gradient is None or not any(s.gradient)):
         s.isotropic = True
     s.echo = _echo_from_ice(s.echo, [header.private(0x0021, SDI, 0x06, vr="LO")])
