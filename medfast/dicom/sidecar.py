@@ -723,6 +723,8 @@ def bids_sidecar(volume):
     tr = tr / 1000.0 if tr and tr > 0 else None
     _put(out, "RepetitionTime", tr)
     inversion = _number(get("InversionTime"))
+    if inversion is None:  # enhanced files: MRModifierSequence (dcm2niix, issue 380)
+        inversion = _number(get("InversionTimes"))
     _put(out, "InversionTime", inversion / 1000.0 if inversion and inversion > 0 else None)
     _put(out, "FlipAngle", _positive(get("FlipAngle")))
     if header.manufacturer == "GE":

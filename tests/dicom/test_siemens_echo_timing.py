@@ -24,7 +24,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 import medfast
 from dicom_data import canonical
-from synthetic import AXIAL, csa2, image_dataset, normal, oblique, save, stack_positions
+from synthetic import AXIAL, csa2, image_dataset, oblique, save, stack_positions
 
 SDI = "SIEMENS MR SDI 02"
 ENHANCED_MR = "1.2.840.10008.5.1.4.1.1.4.1"
@@ -55,15 +55,18 @@ def _sdi_block(ds, slot, time_after_start=None, ice=None):
 def _classic(folder, *, echoes=(1,), echo_times=(5.0,), echo_numbers=None, ice=True,
              volumes=1, slices=4, times=None, series_number=4, description="gre",
              image_type=("ORIGINAL", "PRIMARY", "M", "NONE"), version="syngo MR XA30",
-             slot=0x11, series_uid=None, study_uid=None, repetition_time=1000.0, orientation=AXIAL,
-             seed=0, first_instance=1, extra=None):
+             slot=0x11, series_uid=None, study_uid=None, repetition_time=1000.0,
+             orientation=AXIAL, seed=0, first_instance=1, extra=None):
     """Classic Siemens MR files, one per slice, of one series: every echo of
-    every volume at `slices` positions.
+    every volume at `slices` positions (instance numbers from
+    `first_instance`, echo by echo, volume by volume).
 
+    echoes : tuple of int
+        The echo number of each echo (written in the ICE dims).
     echo_numbers : list, optional
         EchoNumbers (0018,0086) per echo (None: left out).
     ice : bool
-        Write the ICE dims (echo as its second field).
+        Write the ICE dims (echo as its second field) in block `slot`.
     times : list of float, optional
         TimeAfterStart (s) per slice position (one series; volume v adds
         v * TR).
@@ -86,16 +89,17 @@ def _classic(folder, *, echoes=(1,), echo_times=(5.0,), echo_numbers=None, ice=T
                 instance += 1
                 # Volumes one TR apart (dcm2niix checks TR against them);
                 # the slices' own times only in TimeAfterStart.
-                seconds = v * repetition_time / 1000.0
+                seconds = v * repetition_time / 1000.0  # under a minute here
                 fields = dict(EchoTime=echo_times[e], RepetitionTime=repetition_time,
-                              AcquisitionTime=f"1200{int(seconds):02d}.{round(seconds % 1 * 1e6):06d}",
+                              AcquisitionTime=f"{120000 + seconds:.6f}",
                               FlipAngle=15.0, ProtocolName=description,
                               SequenceName="fl3d1", AcquisitionNumber=v + 1)
                 if echo_numbers is not None and echo_numbers[e] is not None:
                     fields["EchoNumbers"] = echo_numbers[e]
                 ds = image_dataset(
                     data[e, v, k], position=positions[k], orientation=orientation,
-                    modality="MR", series_uid=series_uid, study_uid=study_uid, series_number=series_number,
+                    modality="MR", series_uid=series_uid, study_uid=study_uid,
+                    series_number=series_number,
                     instance_number=instance, Manufacturer="SIEMENS", SoftwareVersions=version,
                     ImageType=list(image_type), description=description, **fields)
                 after = None if times is None else times[k] + v * repetition_time / 1000.0
@@ -205,8 +209,8 @@ def _medfast(folder, out, pattern="%s_%p"):
         stem = os.path.basename(output.nifti)[:-len(".nii.gz")]
         with open(output.sidecar) as f:
             sidecar = json.load(f)
-        found[stem] = (nib.load(output.nifti), sidecar,
-                       *[np.loadtxt(p, ndmin=2) if p else None for p in (output.bval, output.bvec)])
+        tables = [np.loadtxt(p, ndmin=2) if p else None for p in (output.bval, output.bvec)]
+        found[stem] = (nib.load(output.nifti), sidecar, *tables)
     return found
 
 
@@ -497,10 +501,15 @@ def test_xa30_like_dcm2niix(dicom_qa, tmp_path):
     # Real XA30 enhanced files (fMRI, DWI, ASL, field maps; 3-D and 4-D,
     # derived maps): the names, the slice times from TimeAfterStart (not
     # FrameAcquisitionDateTime), and a b-value table only for the 4-D
-    # diffusion series (none for a derived map held by one file), as dcm2niix.
+    # diffusion series (none for a derived map held by one file), the echo
+    # numbers and the inversion time (in MRModifierSequence), as dcm2niix.
     refs = _dcm2niix(dicom_qa / "xa30" / "In", tmp_path / "dcm2niix")
     ours = _medfast(dicom_qa / "xa30" / "In", tmp_path / "medfast")
     assert sorted(ours) == sorted(refs)
+    for stem, (_, ref_sidecar, *_) in refs.items():
+        for key in ("EchoNumber", "InversionTime"):
+            assert ours[stem][1].get(key) == ref_sidecar.get(key), (stem, key)
+    assert ours["5_anat-T1w_acq-tfl"][1]["InversionTime"] > 0
     assert sum("SliceTiming" in sidecar for _, sidecar, *_ in refs.values()) >= 15
     _assert_slice_timing_like_dcm2niix(refs, ours)
     _assert_diffusion_like_dcm2niix(refs, ours)
