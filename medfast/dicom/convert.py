@@ -256,7 +256,7 @@ def _fields(volume, src):
         "b": base,
         "c": text("ImageComments"),
         "d": text("SeriesDescription"),
-        "e": str(echo if echo is not None else 1),
+        "e": str(echo or 0),  # dcm2niix: 0 without an echo number
         "f": _folder_name(src),
         "g": text("AccessionNumber"),
         "i": text("PatientID"),
@@ -306,7 +306,7 @@ def output_stem(volume, pattern="%p_%s", src=""):
     fields = _fields(volume, src)
     suffix = volume.suffix or ""
     if any(t[0] == "field" and t[1] == "e" for c in components for t in c):
-        suffix = re.sub(r"_e\d+", "", suffix)
+        suffix = re.sub(r"_e\d+(?:\.\d+)?", "", suffix)
     out = []
     for index, tokens in enumerate(components):
         parts = []

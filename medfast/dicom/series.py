@@ -151,8 +151,32 @@ def _same_set_key(s):
                   _protocol(s))
 
 
-def _echo_part(key):
-    return key[-5:-1] if len(key) > 10 else ()
+def _multi_echo(sets):
+    """dcm2niix's isMultiEcho for the sets of one bucket: two sets that
+    agree on everything its isSameSet compares before the echo (the
+    phase/real/imaginary kind included) but differ in TR, flip angle, echo
+    time or number; or a 4-D file split by echo time."""
+    echoes = defaultdict(set)
+    for key, members in sets.items():
+        # _same_set_key: ten common values, the kind, TR, flip angle, echo
+        # time and number (X-ray keys stop after the ten).
+        if len(key) > 10:
+            echoes[key[:11]].add(key[11:15])
+        if members[0].file.four_d:
+            echoes[members[0].file.path].add(members[0].echo)
+    return any(len(found) > 1 for found in echoes.values())
+
+
+def _echo_suffix(s, multi_echo):
+    """dcm2niix's '_e' suffix: the echo number for a multi-echo series or
+    an echo above 1; without an echo number (Siemens XA may leave it out,
+    issue 568), the echo time, as C's '%g' writes it."""
+    echo = s.echo or 0
+    if not multi_echo and echo <= 1:
+        return ""
+    if echo < 1 and s.echo_time and s.echo_time > 0:
+        return f"_e{s.echo_time:g}"
+    return f"_e{echo}"
 
 
 def _orientation_groups(slices):
@@ -549,7 +573,7 @@ def assemble(slices):
                 if len(kinds[s.file.path]) > 1:
                     key += (s.slope, s.intercept)
             sets[key].append(s)
-        multi_echo = len({_echo_part(k) for k in sets}) > 1
+        multi_echo = _multi_echo(sets)
         groups, unplaced = [], []
         for key, members in list(sets.items()):
             placed = [s for s in members if s.position is not None]
@@ -565,9 +589,7 @@ def assemble(slices):
         non_parallel = len({id(g) for g in groups}) > len(sets)
         for members in groups:
             first = min(members, key=_file_order)
-            suffix = ""
-            if first.echo is not None and (multi_echo or first.echo > 1):
-                suffix += f"_e{first.echo}"
+            suffix = _echo_suffix(first, multi_echo)
             if non_parallel:
                 suffix += f"_i{first.instance or 0:05d}"
             suffix += _SUFFIX.get(first.complex_kind, "")

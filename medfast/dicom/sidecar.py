@@ -518,6 +518,39 @@ def _mosaic_times(volume, header, tr):
     return _siemens_protocol_times(header, tiles) if header.manufacturer == "Siemens" else None
 
 
+def _siemens_xa_times(volume, tr):
+    """Siemens XA slice times from each image's TimeAfterStart (0021,xx04),
+    as dcm2niix computes them (its sliceTimingXA and checkSliceTiming):
+
+    * a 4-D series of several files (classic, or one enhanced file per
+      volume): the second volume's times (the first may be bogus, issue
+      875), from the earliest; none for derived images whose times span
+      more than one TR;
+    * one enhanced file holding a 3-D volume: the frames' times as stored
+      while they end within one TR, else from the earliest when they span
+      less than one TR, else none (one enhanced file holding a 4-D series:
+      its first volume's, from the earliest);
+    * a 3-D series of classic files: none (one time per file, dcm2niix
+      writes no SliceTiming);
+    * none when the times do not vary.
+    """
+    grid = volume.grid
+    four_d = len(grid) > 1 and len(volume.files) > 1
+    if not four_d and volume.first.file.frames == 1:
+        return None
+    times = [s.time_after_start / 1000.0 for s in grid[1 if four_d else 0]]
+    low, high = min(times), max(times)
+    if low == high:
+        return None
+    if four_d:
+        if volume.first.derived and not high - low <= (tr or 0):
+            return None
+        return [t - low for t in times]
+    if len(grid) > 1 or (tr is not None and high > tr and high - low <= tr):
+        return [t - low for t in times]
+    return times if tr is None or high <= tr else None
+
+
 def _slice_timing(volume, header, tr):
     """One time per slice (seconds, medfast's slice order), or None."""
     if _text(header.get("Modality")) in ("CT", "PT"):
@@ -533,6 +566,8 @@ def _slice_timing(volume, header, tr):
         times = _ge_slice_times(volume, header, tr)
         if times is not None:
             return times
+    if all(s.time_after_start is not None for row in volume.grid for s in row):
+        return _siemens_xa_times(volume, tr)
     times = _frame_times(volume) if first.file.frames > 1 else _classic_times(volume)
     if times is None:
         return None
@@ -605,11 +640,13 @@ def bids_sidecar(volume):
     files the functional groups of its frame; for Siemens the CSA image
     header).  ``SliceTiming``: Siemens mosaics from the CSA
     ``MosaicRefAcqTimes``, GE EPI from the protocol block (interleaved or
-    sequential, multiband) as dcm2niix computes it, enhanced files from each
-    frame's FrameAcquisitionDateTime, other classic series from each slice's
-    TriggerTime or AcquisitionTime; relative to the first slice acquired, and
-    omitted for 3-D acquisitions, CT/PET and when the times do not vary or
-    span more than one TR.
+    sequential, multiband) as dcm2niix computes it, Siemens XA from each
+    image's TimeAfterStart (0021,xx04) as dcm2niix computes it, other
+    enhanced files from each frame's FrameAcquisitionDateTime, other
+    classic series from each slice's TriggerTime or AcquisitionTime;
+    relative to the first slice acquired (Siemens XA: as dcm2niix has them),
+    and omitted for 3-D acquisitions, CT/PET and when the times do not vary
+    or span more than one TR.
     """
     header = _Header(volume.first)
     get = header.get
@@ -686,6 +723,8 @@ def bids_sidecar(volume):
     tr = tr / 1000.0 if tr and tr > 0 else None
     _put(out, "RepetitionTime", tr)
     inversion = _number(get("InversionTime"))
+    if inversion is None:  # enhanced files: MRModifierSequence (dcm2niix, issue 380)
+        inversion = _number(get("InversionTimes"))
     _put(out, "InversionTime", inversion / 1000.0 if inversion and inversion > 0 else None)
     _put(out, "FlipAngle", _positive(get("FlipAngle")))
     if header.manufacturer == "GE":
@@ -796,6 +835,12 @@ def fsl_bvecs(directions_lps, affine):
     return voxel
 
 
+# dcm2niix (nii_saveDTI) writes no table for a single volume from a single
+# file, nor for a single volume without a direction whose b-value is at
+# most this (issue 352).
+_SINGLE_VOLUME_MIN_B = {"Siemens": 50.0}
+
+
 def diffusion_table(volume):
     """b-values and FSL bvecs of a diffusion volume, in volume order.
 
@@ -811,7 +856,9 @@ def diffusion_table(volume):
         of ``volume.affine`` (FSL convention, see :func:`fsl_bvecs`;
         ``[0, 0, 0]`` for b = 0 and for volumes without a direction, such as
         isotropic trace images).  None when the series is not diffusion
-        weighted: a volume without a b-value, or no b-value above 0.
+        weighted: a volume without a b-value, or no b-value above 0; and,
+        as dcm2niix, for a single volume held by one file, or without a
+        direction and with a b-value of at most 50 (Siemens; 6 for others).
 
     Notes
     -----
@@ -841,6 +888,10 @@ def diffusion_table(volume):
             if bvals[t] > 0 and vector is not None:
                 directions[t] = vector
     if not any(b > 0 for b in bvals):
+        return None
+    if len(bvals) == 1 and (len(volume.files) == 1 or (
+            bvals[0] <= _SINGLE_VOLUME_MIN_B.get(volume.first.manufacturer, 6.0)
+            and not np.any(directions[0]))):
         return None
     bvecs = fsl_bvecs(directions, volume.affine)
     bvecs = np.round(bvecs, 6) + 0.0  # + 0.0 turns -0.0 into 0.0

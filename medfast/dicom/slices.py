@@ -119,6 +119,7 @@ class Slice:
     gradient_axes: str = "patient"  # 'logical' for GE (frequency, phase, slice)
     mosaic_times: object = None  # acquisition times of a mosaic's or grid's tiles (ms)
     mosaic_columns: int = 0      # tiles per row of a mosaic or grid image
+    time_after_start: object = None  # Siemens XA TimeAfterStart (0021,xx04), ms
     problems: tuple = field(default=())  # what was odd in this file, reported with the volume
 
 

@@ -18,8 +18,16 @@ classic single-frame XA images are grouped by their SeriesTime instead of
 their series UID, and may be stacked across series numbers
 (``Slice.stackable``); their volumes are ordered by series number, then
 instance number.
+
+Siemens XA files may leave EchoNumbers out: as dcm2niix does, the echo
+number then comes from the second field of the ICE dims string (0021,xx06)
+of "SIEMENS MR SDI 02" (in an enhanced file, of each frame's private item
+(0021,xxFE)), and the time of each image after the start of the
+acquisition from TimeAfterStart (0021,xx04) of the same block.
 """
 import math
+import re
+import struct
 import warnings
 
 import numpy as np
@@ -28,6 +36,7 @@ from ..values import floats, number
 
 CSA = "SIEMENS CSA HEADER"
 MR_HEADER = "SIEMENS MR HEADER"
+SDI = "SIEMENS MR SDI 02"
 _XA10A = ("XA10", "XA11", "XA20", "XA30", "XA31")
 _XA_LATER = ("XA5", "XA6", "XA7")
 
@@ -43,7 +52,10 @@ def _csareader():
 
 def csa_image_header(header):
     """The CSA image header (0029,xx10) as {name: list of values}, or {}."""
-    raw = header.private(0x0029, CSA, 0x10, vr="OB")
+    return _parse_csa(header.private(0x0029, CSA, 0x10, vr="OB"))
+
+
+def _parse_csa(raw):
     if not isinstance(raw, bytes):
         return {}
     try:
@@ -122,27 +134,80 @@ def _xa_versions(header):
     return early, False
 
 
+def ice_echo(ice):
+    """The echo number of an ICE dims string (0021,xx06), read as dcm2niix
+    reads it (issue 568): every character but a digit made a space, the
+    first number after the first space; None when there is none (or no
+    string).
+
+    >>> ice_echo("X_4_1_1_1_1_160_1_1_1_1_1_277"), ice_echo("1_2_1"), ice_echo("X")
+    (4, 2, None)
+    """
+    if not isinstance(ice, str):
+        return None
+    digits = re.sub(r"[^0-9]", " ", ice)
+    space = digits.find(" ")
+    match = re.match(r"\s*([0-9]+)", digits[space:]) if space >= 0 else None
+    return int(match.group(1)) if match else None
+
+
+def _echo_from_ice(echo, ice_values):
+    """dcm2niix's echo number of a file whose ICE dims strings are
+    `ice_values` (one per frame, in file order) and whose EchoNumbers is
+    `echo`: each ICE echo replaces the number while it is not above 1."""
+    for ice in ice_values:
+        if echo is not None and echo > 1:
+            break
+        found = ice_echo(ice)
+        if found is not None:
+            echo = found
+    return echo
+
+
+def _csa_diffusion(header):
+    """(b-value, LPS direction or None) from the CSA image header's B_value
+    and DiffusionGradientDirection, as dcm2niix reads them for any image
+    (a negative b-value is 0); (None, None) without a B_value.  The header
+    is parsed only when its B_value tag has items (parsing every image's
+    CSA header would be slow): the item count follows the tag's 64-byte
+    name, its VM, VR and SyngoDT (CSA1 and CSA2 alike)."""
+    raw = header.private(0x0029, CSA, 0x10, vr="OB")
+    name = raw.find(b"B_value\0") if isinstance(raw, bytes) else -1
+    if name < 0 or len(raw) < name + 80 or struct.unpack_from("<i", raw, name + 76)[0] < 1:
+        return None, None
+    csa = _parse_csa(raw)
+    bvalue = number(csa["B_value"][0]) if csa.get("B_value") else None
+    if bvalue is None:
+        return None, None
+    vector = csa.get("DiffusionGradientDirection")
+    gradient = None
+    if vector and len(vector) > 2:
+        gradient = floats([float(v) for v in vector[:3]], 3)
+    return max(bvalue, 0.0), gradient
+
+
 def classic_fields(header, s):
     """Fill a classic Siemens slice's fields: diffusion (private
-    (0019,xx0C)/(0019,xx0E), else the CSA header) and the XA classic
-    series rule (dcm2niix, issue 394): a single-frame XA image is grouped
-    by its SeriesTime instead of its series UID and may stack across series
-    numbers, so that series split one per volume (MFSPLIT) make one 4-D
-    series, volumes in series number order."""
+    (0019,xx0C)/(0019,xx0E), else the CSA header, mosaic or not), the echo
+    number from the ICE dims when EchoNumbers is missing or not above 1, XA
+    TimeAfterStart, and the XA classic series rule (dcm2niix, issue 394): a
+    single-frame XA image is grouped by its SeriesTime instead of its
+    series UID and may stack across series numbers, so that series split
+    one per volume (MFSPLIT) make one 4-D series, volumes in series number
+    order."""
     if s.bvalue is None:
         bvalue = number(header.private(0x0019, MR_HEADER, 0x0C, vr="IS"))
         if bvalue is not None:
             s.bvalue = bvalue
             s.gradient = floats(header.private(0x0019, MR_HEADER, 0x0E, vr="FD"), 3)
-        elif "MOSAIC" in s.image_type:
-            csa = csa_image_header(header)
-            if csa.get("B_value"):
-                s.bvalue = number(csa["B_value"][0])
-                vector = csa.get("DiffusionGradientDirection")
-                s.gradient = floats([float(v) for v in vector[:3]], 3) if vector else None
+        else:
+            s.bvalue, s.gradient = _csa_diffusion(header)
     if s.bvalue and (s.gradient is None or not any(s.gradient)):
         s.isotropic = True
+    s.echo = _echo_from_ice(s.echo, [header.private(0x0021, SDI, 0x06, vr="LO")])
     s.xa10a, xa = _xa_versions(header)
+    if xa:
+        s.time_after_start = _milliseconds(header.private(0x0021, SDI, 0x04, vr="DS"))
     if "fldyn3d1" in str(header.get("SequenceName") or ""):
         _dynamic_series(s)
     series_time = str(header.get("SeriesTime") or "")
@@ -168,6 +233,46 @@ def _dynamic_series(s):
         s.instance += s.series_number * 1000
 
 
+def _milliseconds(seconds):
+    value = number(seconds)
+    return None if value is None else value * 1000.0
+
+
+def _private_frames(frames, element, vr):
+    """One value per frame of element `element` of "SIEMENS MR SDI 02" in
+    each frame's private item (0021,xxFE), the blocks as the first frame
+    reserves them; Nones when there is none."""
+    first = frames.top.item("PerFrameFunctionalGroupsSequence")
+    sequence = first.private_tag(0x0021, SDI, 0xFE) if first is not None else None
+    inner = first.item(sequence) if sequence is not None else None
+    tag = inner.private_tag(0x0021, SDI, element) if inner is not None else None
+    if tag is None:
+        return [None] * frames.count
+    return frames.get(sequence, tag, vr=vr)
+
+
 def frame_fields(frames):
-    """Per-frame Siemens fields of an enhanced file (none needed yet)."""
-    return [{} for _ in range(frames.count)]
+    """Per-frame Siemens fields of an enhanced file: the file's echo number
+    as dcm2niix reads it (the top level's EchoNumbers, replaced by each
+    frame's ICE dims echo in turn while it is not above 1), and XA
+    TimeAfterStart (ms) of each frame.
+
+    Parameters
+    ----------
+    frames : medfast.dicom.slices.FrameFields
+
+    Returns
+    -------
+    list of dict
+    """
+    out = [{} for _ in range(frames.count)]
+    given = frames.top.get("EchoNumbers")
+    given = number(given[0] if isinstance(given, list) else given, int)
+    echo = _echo_from_ice(given, _private_frames(frames, 0x06, "LO"))
+    if echo != given:
+        for fields in out:
+            fields["echo"] = echo
+    if _xa_versions(frames.top)[1]:
+        for fields, seconds in zip(out, _private_frames(frames, 0x04, "DS")):
+            fields["time_after_start"] = _milliseconds(seconds)
+    return out
