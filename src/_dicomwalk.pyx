@@ -11,10 +11,12 @@ buffer, so many files are walked at once by threads (``walk`` and
 
 Every read is bounds-checked and every step moves forward, so corrupt input
 ends in an error status, never in a read past the buffer or an endless
-loop.  Sequences are recognised by their VR (SQ, or UN/implicit with an
-undefined length), by a dictionary of sequence tags passed in, or, for a
-value of unknown VR, by its starting with an item tag; a value that only
-looked like a sequence but does not parse as one is kept as plain bytes.
+loop.  Sequences are recognised as pydicom recognises them: by their VR
+(SQ, or UN with an undefined length), by a dictionary of sequence tags
+passed in, or, for a private value of unknown VR, by an undefined length or
+by its starting with an item tag (kept as plain bytes when it does not parse
+as one).  Other undefined-length values (compressed pixel data in an icon
+image) run to the Sequence Delimitation Item.
 """
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_DecodeASCII
@@ -223,6 +225,25 @@ cdef int64_t walk_items(Walk* w, int64_t pos, int64_t end, bint undefined,
         pos = r
 
 
+cdef int64_t skip_fragments(Walk* w, int64_t pos, int64_t end) noexcept nogil:
+    """Items of defined length from `pos` to the Sequence Delimitation Item;
+    returns the position after it, or a negative status."""
+    cdef uint32_t tag, length
+    while True:
+        if end - pos < 8:
+            return E_SHORT
+        tag = (rd16(w.b + pos, w.little) << 16) | rd16(w.b + pos + 2, w.little)
+        length = rd32(w.b + pos + 4, w.little)
+        pos += 8
+        if tag == T_SEQ_END:
+            return pos
+        if tag != T_ITEM or length == UNDEFINED:
+            return E_ITEM
+        if <int64_t>length > end - pos:
+            return E_SHORT
+        pos += length
+
+
 cdef int64_t walk_elements(Walk* w, int64_t pos, int64_t end, bint undefined,
                            bint implicit, int depth, int64_t parent) noexcept nogil:
     """Elements from `pos`: to `end` (defined length), or to the Item
@@ -275,17 +296,33 @@ cdef int64_t walk_elements(Walk* w, int64_t pos, int64_t end, bint undefined,
             if depth == 0 and not undefined:
                 w.need = value + length
             return E_SHORT
-        sequence = vr == VR_SQ or (length == UNDEFINED and (vr == 0 or vr == VR_UN))
+        # Undefined length: a sequence when explicitly SQ or UN; in implicit
+        # VR, when the dictionary says SQ or the tag is private (pydicom's
+        # rules; a public element of another VR holds bytes up to the
+        # Sequence Delimitation Item).
+        sequence = vr == VR_SQ or (length == UNDEFINED and (
+            vr == VR_UN or (vr == 0 and (group & 1 or is_sq_tag(w, tag)))))
         guessed = False
-        if not sequence and (vr == 0 or vr == VR_UN) and length >= 8:
-            # A sequence by the dictionary, or a private one that starts with
-            # an item tag: tried, and kept as bytes if it does not parse.
-            sequence = is_sq_tag(w, tag) or (
-                rd16(w.b + value, w.little) == 0xFFFE
-                and rd16(w.b + value + 2, w.little) == 0xE000)
-            guessed = sequence
+        if not sequence and (vr == 0 or vr == VR_UN) and length != UNDEFINED and length >= 8:
+            # A sequence by the dictionary (it must parse as one, as pydicom
+            # reads it), or a private one that starts with an item tag: tried,
+            # and kept as bytes if it does not parse.
+            sequence = is_sq_tag(w, tag)
+            if not sequence and group & 1:
+                sequence = guessed = (rd16(w.b + value, w.little) == 0xFFFE
+                                      and rd16(w.b + value + 2, w.little) == 0xE000)
         if length == UNDEFINED and not sequence:
-            return E_ITEM
+            # Encapsulated (compressed) pixel data inside an item (an icon
+            # image): fragments up to the Sequence Delimitation Item.
+            r = skip_fragments(w, value, end)
+            if r < 0:
+                return r
+            row = add_row(w, tag, vr, depth, K_ELEMENT, parent, 0, value, r - 8 - value,
+                          &previous)
+            if row < 0:
+                return row
+            pos = r
+            continue
         if sequence:
             row = add_row(w, tag, VR_SQ if vr == 0 or vr == VR_UN else vr, depth,
                           K_SEQUENCE, parent, 0, value, 0, &previous)
@@ -637,7 +674,7 @@ cdef object _number(const uint8_t* p, Py_ssize_t a, Py_ssize_t b, bint integer):
     memcpy(buf, p + a, b - a)
     buf[b - a] = 0
     value = strtod(buf, &end)
-    if end != buf + (b - a) or not isfinite(value):
+    if end != buf + (b - a):
         return None
     if integer:
         return int(value)
@@ -695,12 +732,14 @@ def decode_span(data, Py_ssize_t offset, Py_ssize_t length, str vr, bint little)
     p = &view[offset]
     number = vr == "DS" or vr == "IS"
     if number or vr in _TEXT_VRS:
-        for i in range(length):
-            if p[i] >= 0x80:
-                return NON_ASCII
         a, b = 0, length
         while b > a and _blank(p[b - 1]):
             b -= 1
+        for i in range(b):
+            # Printable ASCII only (trailing NUL padding aside); anything
+            # else (a character set, tabs, escapes) is decoded in Python.
+            if p[i] < 0x20 or p[i] > 0x7E:
+                return NON_ASCII
         while a < b and p[a] == 32:
             a += 1
         if b == a:

@@ -169,7 +169,8 @@ def test_convert_duplicates_are_reported_and_exit_0(tmp_path, capsys):
     assert lines[:-1] == [
         f"medfast convert: duplicate: {tmp_path / 'in' / 'backup' / os.path.basename(f)}: "
         f"duplicate of {f} (same SOPInstanceUID)" for f in files]
-    assert lines[-1] == f"medfast convert: 1 volume(s) written; {len(files)} duplicate file(s) ignored"
+    assert lines[-1] == ("medfast convert: 1 volume(s) written; "
+                         f"{len(files)} duplicate file(s) ignored")
 
 
 def test_convert_dropped_files_and_problems(tmp_path, capsys):

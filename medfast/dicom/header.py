@@ -102,6 +102,22 @@ def _dictionary_vr(tag):
     return vr.split(" or ")[0] if vr else None
 
 
+def _implicit_vr(tag):
+    """The VR pydicom gives elements its dictionary lacks, in implicit VR
+    data sets: private creators LO, group lengths UL."""
+    if tag >> 16 & 1 and 0x10 <= tag & 0xFFFF <= 0xFF:
+        return "LO"
+    if tag & 0xFFFF == 0:
+        return "UL"
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _default_vr(tag):
+    """The VR of an element whose file does not say (implicit VR)."""
+    return _dictionary_vr(tag) or _implicit_vr(tag)
+
+
 @lru_cache(maxsize=1024)
 def _private_vr(tag, creator):
     """The VR pydicom's private dictionary gives element `tag` of `creator`
@@ -258,7 +274,7 @@ class Header:
         row = self.file.table.find(self.row, tag)
         if row < 0:
             return None
-        return self.file.table.row(row)[1] or _dictionary_vr(tag)
+        return self.file.table.row(row)[1] or _dictionary_vr(tag) or _implicit_vr(tag)
 
     def get(self, key, vr=None):
         """An element's decoded value, or None.
@@ -270,7 +286,7 @@ class Header:
             Decode as this VR (for private elements of implicit VR files).
         """
         tag = tag_of(key)
-        value, row = self.file.table.get(self.row, tag, vr, _dictionary_vr, self.file.little)
+        value, row = self.file.table.get(self.row, tag, vr, _default_vr, self.file.little)
         if value is _MISSING:
             return None
         if value is _SEQUENCE or value is _NON_ASCII:
@@ -284,7 +300,7 @@ class Header:
         _, explicit, kind, _, _ = table.row(row)
         if kind == _dicomwalk.SEQUENCE:
             return [Header(self.file, item) for item in table.children(row)]
-        vr = vr or explicit or _dictionary_vr(tag)
+        vr = vr or explicit or _dictionary_vr(tag) or _implicit_vr(tag)
         if vr == "UN":
             vr = _dictionary_vr(tag) or "UN"
         return decode(table.value(row), vr, self.file.little, self.file.charset)
@@ -304,8 +320,10 @@ class Header:
     def private_tag(self, group, creator, element):
         """The tag of private element `element` (low byte, 0x00-0xFF) of the
         block `creator` reserved in `group`, or None."""
-        block = self.file.table.private_block(self.row, group,
-                                              creator.strip().upper().encode("latin-1"))
+        # As the walker compares: ASCII letters without case, surrounding
+        # spaces and NULs left out.
+        name = creator.encode("latin-1", "replace").strip(b" \0").upper()
+        block = self.file.table.private_block(self.row, group, name)
         return None if block < 0 else (group << 16) | (block << 8) | (element & 0xFF)
 
     def private(self, group, creator, element, vr=None):
@@ -336,7 +354,7 @@ class Header:
             return None
         tag = self.file.table.row(row)[0]
         if vr is None and self.file.table.row(row)[1] is None:
-            vr = _private_vr((group << 16) | 0x1000 | (element & 0xFF), creator) or "OB"
+            vr = _private_vr(tag, creator.strip(" \0")) or "OB"
         return self._decode(row, tag, vr)
 
     def __repr__(self):
@@ -347,20 +365,21 @@ class Header:
 # Values
 # --------------------------------------------------------------------------
 def _text(raw, vr, charset):
-    try:
-        text = raw.decode("ascii")
-    except UnicodeDecodeError:
-        text = None
-        if vr in _CHARSET_TEXT and charset:
-            try:
-                from pydicom.charset import convert_encodings, decode_bytes
-                names = [charset] if isinstance(charset, str) else list(charset)
-                text = decode_bytes(raw, convert_encodings(names), {"\\", "^", "="})
-            except Exception:  # an unknown or inconsistent character set
-                text = None
-        if text is None:
-            text = raw.decode("latin-1")
-    return text
+    # Plain ASCII needs no character set; ISO 2022 escape sequences (Japanese,
+    # Korean...) are 7-bit too, but not ASCII text.
+    if b"\x1b" not in raw:
+        try:
+            return raw.decode("ascii")
+        except UnicodeDecodeError:
+            pass
+    if vr in _CHARSET_TEXT and charset:
+        try:
+            from pydicom.charset import convert_encodings, decode_bytes
+            names = [charset] if isinstance(charset, str) else list(charset)
+            return decode_bytes(raw, convert_encodings(names), {"\\", "^", "="})
+        except Exception:  # an unknown or inconsistent character set
+            pass
+    return raw.decode("latin-1")
 
 
 def decode(raw, vr, little=True, charset=None):
@@ -370,11 +389,16 @@ def decode(raw, vr, little=True, charset=None):
     if not raw:
         return None
     if vr in _TEXT or vr in ("DS", "IS"):
-        text = _text(raw, vr, charset).rstrip("\0 ").strip()
+        # Only spaces (and trailing NULs) are padding: other whitespace is
+        # part of the value, as pydicom and dcm2niix read it (UIDs and
+        # numbers hold none: pydicom strips it).
+        strip = None if vr in ("UI", "DS", "IS") else " "
+        text = _text(raw, vr, charset).rstrip("\0 ").strip(strip)
         if vr in ("DS", "IS"):
             parts = []
             for p in text.split("\\"):
                 try:
+                    p = p.strip()
                     parts.append(float(p) if vr == "DS" else int(float(p)))
                 except ValueError:
                     parts.append(None)
@@ -385,7 +409,10 @@ def decode(raw, vr, little=True, charset=None):
             return None
         if vr in _SINGLE_TEXT:
             return text
-        parts = [p.strip() for p in text.split("\\")]
+        # pydicom's rules: each value of a text VR loses its trailing NULs
+        # and spaces; a UID its surrounding whitespace.
+        parts = [p.strip() if vr == "UI" else p.rstrip("\0 ").lstrip(" ")
+                 for p in text.split("\\")]
         return parts[0] if len(parts) == 1 else parts
     code = _BINARY.get(vr)
     if code is not None:
@@ -405,10 +432,15 @@ def decode(raw, vr, little=True, charset=None):
 # --------------------------------------------------------------------------
 def _looks_like_dicom(head):
     """A Part 10 preamble ('DICM' at 128), or a raw data set that starts with
-    a group 0x0002 / 0x0008 element (written by old tools without preamble)."""
+    a group 0x0002 / 0x0008 element, little or big endian (written by old
+    tools without preamble)."""
     if head[128:132] == b"DICM":
         return True
-    return len(head) >= 8 and head[1] == 0 and head[0] in (2, 8) and head[3] == 0
+    if len(head) < 8:
+        return False
+    little = head[1] == 0 and head[0] in (2, 8) and head[3] == 0
+    big = head[0] == 0 and head[1] in (2, 8) and head[2] == 0
+    return little or big
 
 
 class _Source:
@@ -513,9 +545,11 @@ def read_header(path):
             raise NotDicomError(f"unreadable file meta information "
                                 f"({_dicomwalk.STATUS[status]})")
         data = source.data
-        row = meta.find(-1, 0x00020010)
-        if row >= 0:
-            syntax = meta.value(row).decode("ascii", "replace").strip(" \0")
+        rows = [r for r in meta.children(-1) if meta.row(r)[0] == 0x00020010]
+        if len(rows) > 1:
+            raise NotDicomError("unreadable file meta information (two transfer syntaxes)")
+        if rows:
+            syntax = meta.value(rows[0]).decode("ascii", "replace").strip(" \0")
     direct = not source.gz
     if syntax == DEFLATED_LE:
         source.extend(_MAX_HEADER)  # the rest is one deflate stream
@@ -532,6 +566,11 @@ def read_header(path):
     else:
         implicit, little = {IMPLICIT_LE: (True, True),
                             EXPLICIT_BE: (False, False)}.get(syntax, (False, True))
+    if source.data[pos:pos + 2] == b"\0\0" and not (implicit and little):
+        # A command set (group 0000) is implicit VR little endian whatever
+        # the transfer syntax (PS3.7; pydicom reads it so): in a stored file
+        # of another encoding, it is damage.
+        raise NotDicomError("a command set (group 0000) where the data set belongs")
     status, stop, table = _walk(source, pos, implicit, little)
     if status < 0 and status != _dicomwalk.SHORT and syntax not in (None, DEFLATED_LE) \
             and _guess_encoding(source.data, pos) != (implicit, little):
