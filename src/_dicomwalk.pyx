@@ -18,14 +18,16 @@ by its starting with an item tag (kept as plain bytes when it does not parse
 as one).  Other undefined-length values (compressed pixel data in an icon
 image) run to the Sequence Delimitation Item.
 """
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_DecodeASCII
 from libc.math cimport isfinite
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport strtod
 from libc.stdio cimport FILE, fclose, fopen, fread, fseek, SEEK_SET
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy
+
+import os
 
 import numpy as np
 
@@ -547,30 +549,54 @@ cdef class Table:
             i = self.rows[i].next
         return -1
 
-    def get(self, Py_ssize_t parent, uint32_t tag, object vr, object dictionary_vr,
-            bint little):
-        """The decoded value of element `tag` in item `parent`.
-
-        Returns IS_MISSING when absent, IS_SEQUENCE for a sequence,
-        NON_ASCII when a text value needs its character set (the caller
-        decodes it), else what :func:`decode` returns.  `vr` overrides the
-        element's VR; without one, the explicit VR, else
-        ``dictionary_vr(tag)``.
-        """
+    cdef object _get(self, Py_ssize_t parent, uint32_t tag, object vr,
+                     object dictionary_vr, bint little, Py_ssize_t* row_out):
         cdef Py_ssize_t row = self.find(parent, tag)
         cdef Row r
+        row_out[0] = row
         if row < 0:
-            return IS_MISSING, -1
+            return IS_MISSING
         r = self.rows[row]
         if r.kind == K_SEQUENCE:
-            return IS_SEQUENCE, row
+            return IS_SEQUENCE
         if vr is None:
             vr = _vr_string(r.vr) if r.vr else dictionary_vr(tag)
             if vr == "UN":
                 vr = dictionary_vr(tag) or "UN"
         if r.length < 0:
-            return None, row
-        return decode_span(self.data, r.offset, r.length, vr, little), row
+            return None
+        return decode_span(self.data, r.offset, r.length, vr, little)
+
+    def get(self, Py_ssize_t parent, uint32_t tag, object vr, object dictionary_vr,
+            bint little):
+        """The decoded value of element `tag` in item `parent`, and its row.
+
+        The value is IS_MISSING when absent, IS_SEQUENCE for a sequence,
+        NON_ASCII when a text value needs its character set (the caller
+        decodes it), else what :func:`decode_span` returns.  `vr` overrides
+        the element's VR; without one, the explicit VR, else
+        ``dictionary_vr(tag)``.
+        """
+        cdef Py_ssize_t row
+        value = self._get(parent, tag, vr, dictionary_vr, little, &row)
+        return value, row
+
+    def get_many(self, Py_ssize_t parent, tuple tags, object dictionary_vr, bint little):
+        """:meth:`get` for several tags at once (one call from Python for the
+        few dozen values a file gives): a list of values, None where absent,
+        ``(marker, row)`` where the caller must decode (a sequence, text in
+        a character set)."""
+        cdef list out = []
+        cdef Py_ssize_t row
+        for tag in tags:
+            value = self._get(parent, tag, None, dictionary_vr, little, &row)
+            if value is IS_MISSING:
+                out.append(None)
+            elif value is IS_SEQUENCE or value is NON_ASCII:
+                out.append((value, row))
+            else:
+                out.append(value)
+        return out
 
     def row(self, Py_ssize_t i):
         """(tag, vr, kind, offset, length) of row `i`; vr as its two letters
@@ -633,6 +659,54 @@ def read_file(path, Py_ssize_t offset, Py_ssize_t size):
         return PyBytes_FromStringAndSize(buf, got), total
     finally:
         free(buf)
+
+
+def read_heads(list paths, Py_ssize_t size):
+    """The first `size` bytes of each file (all of a smaller one), read in
+    one call without the GIL, so that threads read ahead of the parsing
+    without handing the GIL back and forth for each file.
+
+    Returns
+    -------
+    list
+        Per path, ``(data, file_size)``, or None when it cannot be read.
+    """
+    cdef Py_ssize_t n = len(paths), i, want
+    cdef list encoded = [os.fsencode(p) for p in paths]
+    cdef const char** names = <const char**>malloc((n if n else 1) * sizeof(char*))
+    cdef char** bufs = <char**>calloc(n if n else 1, sizeof(char*))
+    cdef int64_t* got = <int64_t*>malloc((n if n else 1) * sizeof(int64_t))
+    cdef int64_t* totals = <int64_t*>malloc((n if n else 1) * sizeof(int64_t))
+    cdef stat st
+    cdef FILE* f
+    cdef list out = []
+    if names == NULL or bufs == NULL or got == NULL or totals == NULL:
+        free(names); free(bufs); free(got); free(totals)
+        raise MemoryError()
+    for i in range(n):
+        names[i] = encoded[i]
+    try:
+        with nogil:
+            for i in range(n):
+                got[i] = -1
+                if c_stat(names[i], &st) != 0:
+                    continue
+                totals[i] = st.st_size
+                want = size if size < st.st_size else st.st_size
+                bufs[i] = <char*>malloc(want if want > 0 else 1)
+                f = fopen(names[i], "rb")
+                if f != NULL:
+                    if bufs[i] != NULL:
+                        got[i] = fread(bufs[i], 1, want, f)
+                    fclose(f)
+        for i in range(n):
+            out.append(None if got[i] < 0 else
+                       (PyBytes_FromStringAndSize(bufs[i], got[i]), totals[i]))
+    finally:
+        for i in range(n):
+            free(bufs[i])
+        free(names); free(bufs); free(got); free(totals)
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -718,18 +792,17 @@ cdef object _unpack(const uint8_t* p, Py_ssize_t n, str vr, bint little):
     return out[0] if count == 1 else out
 
 
-def decode_span(data, Py_ssize_t offset, Py_ssize_t length, str vr, bint little):
+def decode_span(bytes data, Py_ssize_t offset, Py_ssize_t length, str vr, bint little):
     """Decode data[offset:offset+length] by its VR: str, int, float, bytes or
     a list of them (several values); None when empty or when no number
     parses; NON_ASCII for text that needs its character set."""
-    cdef const uint8_t[::1] view = data
     cdef const uint8_t* p
     cdef Py_ssize_t a, b, i, start
     cdef bint number, integer, any_value
     cdef list parts
-    if length <= 0 or offset < 0 or offset + length > view.shape[0]:
+    if length <= 0 or offset < 0 or offset + length > len(data):
         return None
-    p = &view[offset]
+    p = <const uint8_t*>PyBytes_AS_STRING(data) + offset
     number = vr == "DS" or vr == "IS"
     if number or vr in _TEXT_VRS:
         a, b = 0, length

@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import _dicomwalk
 
-__all__ = ["NotDicomError", "Header", "HeaderFile", "read_header", "tag_of"]
+__all__ = ["NotDicomError", "Header", "HeaderFile", "read_header", "read_heads", "tag_of"]
 
 _MISSING, _SEQUENCE, _NON_ASCII = _dicomwalk.IS_MISSING, _dicomwalk.IS_SEQUENCE, _dicomwalk.NON_ASCII
 
@@ -95,6 +95,12 @@ def tag_of(key):
     return tag
 
 
+@lru_cache(maxsize=256)
+def _tags(keys):
+    """A tuple of keys as a tuple of int tags."""
+    return tuple(tag_of(key) for key in keys)
+
+
 @lru_cache(maxsize=4096)
 def _dictionary_vr(tag):
     entry = _dictionaries()[0].get(tag)
@@ -152,15 +158,19 @@ class HeaderFile:
         Its length in bytes; -1 when encapsulated (compressed).
     gz : bool
         The file is gzipped (``.dcm.gz``).
+    size : int or None
+        The file's size in bytes (None when gzipped).
     top : Header
         The data set's top level.
     """
 
     __slots__ = ("path", "table", "little", "implicit", "transfer_syntax", "pixel_tag",
-                 "pixel_offset", "pixel_length", "gz", "charset", "top", "_array")
+                 "pixel_offset", "pixel_length", "gz", "charset", "top", "size", "_array")
 
-    def __init__(self, path, table, little, implicit, syntax, pixel_row, direct, gz):
+    def __init__(self, path, table, little, implicit, syntax, pixel_row, direct, gz,
+                 size=None):
         self.path = path
+        self.size = size
         self.table = table
         self.little = little
         self.implicit = implicit
@@ -292,6 +302,16 @@ class Header:
         if value is _SEQUENCE or value is _NON_ASCII:
             return self._decode(row, tag, vr)
         return value
+
+    def values(self, *keys):
+        """The decoded values of several elements (None where absent): one
+        call into the compiled walker for all of them."""
+        tags = _tags(keys)
+        out = self.file.table.get_many(self.row, tags, _default_vr, self.file.little)
+        for i, value in enumerate(out):
+            if type(value) is tuple:  # a sequence, or text in a character set
+                out[i] = self._decode(value[1], tags[i])
+        return out
 
     def _decode(self, row, tag, vr=None):
         """An element's value, decoded in Python (sequences, text in a
@@ -444,16 +464,20 @@ def _looks_like_dicom(head):
 
 
 class _Source:
-    """The bytes of a file, read (or inflated) as far as needed."""
+    """The bytes of a file, read (or inflated) as far as needed; `head`,
+    the file's start and size when already read (:func:`read_heads`)."""
 
-    def __init__(self, path):
+    def __init__(self, path, head=None):
         self.path = path
         self.gz = path.lower().endswith(".gz")
         self.size = None
         self._inflate = None
         self._raw = None
         try:
-            if self.gz:
+            if head is not None and not self.gz:
+                self.data, self.size = head
+                self.complete = len(self.data) >= self.size
+            elif self.gz:
                 with open(path, "rb") as f:
                     self._raw = f.read()
                 self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -515,13 +539,22 @@ def _guess_encoding(data, pos):
     return False, int.from_bytes(data[pos:pos + 2], "little") < 1024
 
 
-def read_header(path):
+def read_heads(paths):
+    """The start of each file (what :func:`read_header` reads first), read
+    without the GIL in one call: ``(data, size)`` per path, None where a
+    file cannot be read (:func:`read_header` then says why)."""
+    return _dicomwalk.read_heads(list(paths), _FIRST_READ)
+
+
+def read_header(path, head=None):
     """Read a DICOM file's header, stopping before the pixel data.
 
     Parameters
     ----------
     path : str
         A DICOM file, optionally gzipped (``.dcm.gz``).
+    head : (bytes, int), optional
+        The file's start and size, already read (:func:`read_heads`).
 
     Returns
     -------
@@ -533,7 +566,7 @@ def read_header(path):
         When the file is not DICOM, is cut inside its header or cannot be
         read; the message says which.
     """
-    source = _Source(path)
+    source = _Source(path, head)
     data = source.data
     if not _looks_like_dicom(data[:132]):
         raise NotDicomError("not a DICOM file (no 'DICM' marker)")
@@ -588,4 +621,4 @@ def read_header(path):
         table.data = table.data[:stop]  # the header only: pixels are read when needed
     return HeaderFile(os.fspath(path), table, little, implicit,
                       syntax or (IMPLICIT_LE if implicit else EXPLICIT_LE),
-                      pixel_row, direct, source.gz)
+                      pixel_row, direct, source.gz, None if source.gz else source.size)

@@ -178,13 +178,20 @@ def _complex_kind(image_type, component):
     return ""
 
 
+_PIXEL_MODULE = ("Rows", "Columns", "BitsAllocated", "SamplesPerPixel", "NumberOfFrames",
+                 "BitsStored", "PixelRepresentation", "PlanarConfiguration",
+                 "PhotometricInterpretation")
+
+
 def _file_info(hfile, top):
-    rows, cols = number(top.get("Rows"), int), number(top.get("Columns"), int)
+    (rows, cols, bits, samples, frames, stored, representation, planar,
+     photometric) = top.values(*_PIXEL_MODULE)
+    rows, cols = number(rows, int), number(cols, int)
     if not rows or not cols:
         raise NotAVolume("no image (Rows/Columns missing or 0)")
-    bits = number(top.get("BitsAllocated"), int) or 16
-    samples = number(top.get("SamplesPerPixel"), int) or 1
-    frames = number(top.get("NumberOfFrames"), int) or 1
+    bits = number(bits, int) or 16
+    samples = number(samples, int) or 1
+    frames = number(frames, int) or 1
     if frames < 1:
         raise NotAVolume(f"NumberOfFrames is {frames}")
     if hfile.pixel_tag is None:
@@ -193,52 +200,63 @@ def _file_info(hfile, top):
         path=hfile.path, transfer_syntax=hfile.transfer_syntax,
         pixel_offset=hfile.pixel_offset, pixel_length=hfile.pixel_length,
         little=hfile.little, rows=rows, columns=cols, frames=frames, bits_allocated=bits,
-        bits_stored=number(top.get("BitsStored"), int) or bits,
-        signed=number(top.get("PixelRepresentation"), int) == 1, samples=samples,
-        planar=number(top.get("PlanarConfiguration"), int) or 0,
-        photometric=str(top.get("PhotometricInterpretation") or "MONOCHROME2").upper())
+        bits_stored=number(stored, int) or bits,
+        signed=number(representation, int) == 1, samples=samples,
+        planar=number(planar, int) or 0,
+        photometric=str(photometric or "MONOCHROME2").upper())
+
+
+_COMMON = ("ImageType", "EchoNumbers", "Manufacturer", "StudyDate", "StudyTime",
+           "SOPClassUID", "EchoTime", "RepetitionTime", "FlipAngle", "Exposure",
+           "ComplexImageComponent", "AcquisitionNumber", "TemporalPositionIdentifier",
+           "InstanceNumber", "SeriesInstanceUID", "SeriesNumber", "StudyInstanceUID",
+           "ProtocolName", "SeriesDescription", "SequenceName", "Modality", "SOPInstanceUID",
+           "SpacingBetweenSlices", "SliceThickness", "TriggerTime", "RescaleSlope",
+           "RescaleIntercept")
 
 
 def _common(top, info):
     """The fields a file's top level gives every slice it holds."""
-    image_type = tuple(str(v).upper() for v in _list(top.get("ImageType")))
-    echo = _list(top.get("EchoNumbers"))
-    manufacturer = short_manufacturer(top.get("Manufacturer"))
+    (image_type, echo, manufacturer, date, time, sop_class, echo_time, tr, flip, exposure,
+     component, acquisition, temporal, instance, series_uid, series_number, study_uid,
+     protocol, description, sequence, modality, sop_uid, between, thickness, trigger,
+     slope, intercept) = top.values(*_COMMON)
+    image_type = tuple(str(v).upper() for v in _list(image_type))
+    echo = _list(echo)
+    manufacturer = short_manufacturer(manufacturer)
     if philips.assumed(top):
         manufacturer = "Philips"
-    date = top.get("StudyDate")
     study_time = None
-    if date is not None or top.get("StudyTime") is not None:
-        study_time = datetime_seconds(date, top.get("StudyTime"))
-    sop_class = str(top.get("SOPClassUID") or "")
+    if date is not None or time is not None:
+        study_time = datetime_seconds(date, time)
+    sop_class = str(sop_class or "")
     return dict(
         echo=number(echo[0], int) if echo else None,
-        echo_time=number(top.get("EchoTime")),
-        repetition_time=number(top.get("RepetitionTime")),
-        flip_angle=number(top.get("FlipAngle")),
+        echo_time=number(echo_time),
+        repetition_time=number(tr),
+        flip_angle=number(flip),
         image_type=image_type,
         derived=_derived(image_type, sop_class),
-        x_ray=top.get("Exposure") is not None and not number(top.get("EchoTime")),
-        complex_kind=_complex_kind(image_type, str(top.get("ComplexImageComponent") or "")),
-        acquisition=number(top.get("AcquisitionNumber"), int),
-        temporal=number(top.get("TemporalPositionIdentifier"), int),
-        instance=number(top.get("InstanceNumber"), int),
-        series_uid=str(top.get("SeriesInstanceUID") or ""),
-        series_number=number(top.get("SeriesNumber"), int),
-        study_uid=str(top.get("StudyInstanceUID") or ""),
+        x_ray=exposure is not None and not number(echo_time),
+        complex_kind=_complex_kind(image_type, str(component or "")),
+        acquisition=number(acquisition, int),
+        temporal=number(temporal, int),
+        instance=number(instance, int),
+        series_uid=str(series_uid or ""),
+        series_number=number(series_number, int),
+        study_uid=str(study_uid or ""),
         study_time=study_time,
-        protocol=str(top.get("ProtocolName") or top.get("SeriesDescription")
-                     or (top.get("SequenceName") if manufacturer != "Siemens" else "") or ""),
-        description=str(top.get("SeriesDescription") or ""),
-        modality=str(top.get("Modality") or "").upper(),
+        protocol=str(protocol or description
+                     or (sequence if manufacturer != "Siemens" else "") or ""),
+        description=str(description or ""),
+        modality=str(modality or "").upper(),
         manufacturer=manufacturer,
-        sop_uid=str(top.get("SOPInstanceUID") or ""),
-        slice_spacing=number(top.get("SpacingBetweenSlices")) or number(
-            top.get("SliceThickness")),
+        sop_uid=str(sop_uid or ""),
+        slice_spacing=number(between) or number(thickness),
         time=acquisition_seconds(top),
-        trigger=number(top.get("TriggerTime")),
-        slope=number(top.get("RescaleSlope")) or 1.0,
-        intercept=number(top.get("RescaleIntercept")) or 0.0,
+        trigger=number(trigger),
+        slope=number(slope) or 1.0,
+        intercept=number(intercept) or 0.0,
     )
 
 
