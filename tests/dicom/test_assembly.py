@@ -973,3 +973,25 @@ def test_images_without_position_as_dcm2niix(tmp_path, orientation, count):
     assert ours.header["sform_code"] == ours.header["qform_code"] == 0
     np.testing.assert_allclose(ours.affine, theirs.affine, atol=1e-5)
     np.testing.assert_array_equal(np.asanyarray(ours.dataobj), np.asanyarray(theirs.dataobj))
+
+
+def test_frame_split_over_several_fragments(tmp_path):
+    """A compressed frame whose codestream spans several fragments (gdcmconv
+    --split, dcm_qa_frag): joined before decoding, values as dcm2niix's."""
+    import pydicom
+    from pydicom.encaps import encapsulate, get_frame
+    stack = ramp(3, rows=32, cols=32, dtype=np.int16, seed=1)
+    positions = stack_positions(3)
+    (tmp_path / "in").mkdir()
+    for k in range(3):
+        ds = image_dataset(stack[k], position=positions[k], series_uid="1.2.3.99",
+                           instance_number=k + 1, modality="MR")
+        path = save(ds, tmp_path / "in" / f"s{k}.dcm", syntax=JPEG2000Lossless)
+        written = pydicom.dcmread(path)
+        frame = get_frame(written.PixelData, 0, number_of_frames=1)
+        written.PixelData = encapsulate([frame], fragments_per_frame=3, has_bot=True)
+        written.save_as(path)
+    img = medfast.load_dicom(tmp_path / "in")
+    np.testing.assert_array_equal(img.array, expected_array(stack))
+    (_, ref), = _dcm2niix(tmp_path / "in", tmp_path / "out")
+    _assert_same_as_dcm2niix(img, ref)
