@@ -13,7 +13,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import MRImageStorage, generate_uid
 
-from synthetic import base_dataset
+from synthetic import base_dataset, set_pixel_module
 
 
 def rotation(axis, degrees):
@@ -103,12 +103,7 @@ def write_series(folder, *, rows=6, cols=5, slices=4, volumes=1, series_number=7
             ds.ImageOrientationPatient = [f"{v:.8f}" for v in
                                           np.concatenate([row_dir, col_dir])]
             ds.PixelSpacing = [str(spacing[0]), str(spacing[1])]
-            ds.Rows, ds.Columns = rows, cols
-            ds.SamplesPerPixel = 1
-            ds.PhotometricInterpretation = "MONOCHROME2"
-            ds.BitsAllocated = ds.BitsStored = 16
-            ds.HighBit = 15
-            ds.PixelRepresentation = 1
+            set_pixel_module(ds, rows, cols, signed=True)
             if slice_times is not None:
                 seconds = 36000.0 + 10 * t + slice_times[k]
                 hh, rest = divmod(seconds, 3600)
@@ -163,12 +158,7 @@ def write_enhanced(path, *, rows=6, cols=5, slices=4, volumes=1, series_number=2
     ds.ProtocolName = "enhanced synthetic"
     ds.ImageType = ["ORIGINAL", "PRIMARY", "DIFFUSION", "NONE"]
     ds.MRAcquisitionType = "2D"
-    ds.Rows, ds.Columns = rows, cols
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 1
+    set_pixel_module(ds, rows, cols, signed=True)
     ds.NumberOfFrames = slices * volumes
     ds.SharedFunctionalGroupsSequence = [_item(
         PixelMeasuresSequence=[_item(PixelSpacing=[str(spacing[0]), str(spacing[1])],

@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from dicom_data import canonical
-from synthetic import base_dataset, save
+from synthetic import base_dataset, save, set_pixel_module
 
 PHILIPS = "Philips Medical Systems"
 MR_DD_001 = "Philips MR Imaging DD 001"
@@ -163,12 +163,7 @@ def write_classic(folder, volumes, *, slices=3, rows=4, cols=5, order="volume",
                 item.RealWorldValueIntercept = float(volume["rwv"][1])
                 item.RealWorldValueSlope = float(volume["rwv"][0])
                 ds.RealWorldValueMappingSequence = [item]
-            ds.Rows, ds.Columns = rows, cols
-            ds.SamplesPerPixel = 1
-            ds.PhotometricInterpretation = "MONOCHROME2"
-            ds.BitsAllocated = ds.BitsStored = 16
-            ds.HighBit = 15
-            ds.PixelRepresentation = 0
+            set_pixel_module(ds, rows, cols, signed=False)
             for key, value in (header or {}).items():
                 setattr(ds, key, value)
             _private_fields(ds, volume, blocks, public_diffusion)
@@ -234,12 +229,7 @@ def write_enhanced(path, volumes, *, slices=3, rows=4, cols=5, frame_order=None,
     ds.InstanceNumber = 1
     ds.ProtocolName = "philips enhanced synthetic"
     ds.ImageType = ["ORIGINAL", "PRIMARY", "M_FFE", "M", "FFE"]
-    ds.Rows, ds.Columns = rows, cols
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
+    set_pixel_module(ds, rows, cols, signed=False)
     ds.NumberOfFrames = len(frame_order)
     ds.DimensionIndexSequence = [_item(DimensionIndexPointer=p, FunctionalGroupPointer=0x00209111)
                                  for p in pointers]

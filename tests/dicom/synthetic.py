@@ -142,6 +142,17 @@ def base_dataset(sop_class, modality, *, series_uid=None, study_uid=None,
     return ds
 
 
+def set_pixel_module(ds, rows, cols, bits=16, signed=False, bits_stored=None):
+    """The Image Pixel module of a greyscale image: matrix, bits, sign."""
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = rows, cols
+    ds.BitsAllocated = bits
+    ds.BitsStored = bits_stored or bits
+    ds.HighBit = ds.BitsStored - 1
+    ds.PixelRepresentation = 1 if signed else 0
+
+
 def image_dataset(pixels, *, position, orientation=AXIAL, pixel_spacing=(1.0, 1.0),
                   modality="CT", series_uid=None, study_uid=None, series_number=1,
                   instance_number=1, slope=None, intercept=None, bits_stored=None,
@@ -189,14 +200,8 @@ def image_dataset(pixels, *, position, orientation=AXIAL, pixel_spacing=(1.0, 1.
         ds.RescaleSlope = repr(float(slope))
     if intercept is not None:
         ds.RescaleIntercept = repr(float(intercept))
-    bits = pixels.dtype.itemsize * 8
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.BitsAllocated = bits
-    ds.BitsStored = bits_stored or bits
-    ds.HighBit = ds.BitsStored - 1
-    ds.PixelRepresentation = 1 if pixels.dtype.kind == "i" else 0
+    set_pixel_module(ds, *pixels.shape, bits=pixels.dtype.itemsize * 8,
+                     signed=pixels.dtype.kind == "i", bits_stored=bits_stored)
     for keyword, value in fields.items():
         setattr(ds, keyword, value)
     ds.PixelData = np.ascontiguousarray(pixels, pixels.dtype.newbyteorder("<")).tobytes()
