@@ -796,7 +796,7 @@ PRIVATE = ((0x2005, "Philips MR Imaging DD 001", 0x0E), (0x2001, "Philips Imagin
 
 # Files compared per folder (evenly spaced, the first and last included):
 # pydicom takes up to 0.1 s per file.
-QA_PER_FOLDER = 10
+QA_PER_FOLDER = 4
 
 
 @pytest.mark.skipif(not QA_FOLDERS, reason="DICOM validation data not found")
