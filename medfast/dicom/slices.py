@@ -196,6 +196,7 @@ def _file_info(hfile, top):
         raise NotAVolume(f"NumberOfFrames is {frames}")
     if hfile.pixel_tag is None:
         raise NotAVolume("no Pixel Data element (missing, or the file is cut short)")
+    _check_frames(hfile, rows * cols * samples * frames * bits // 8, frames)
     return FileInfo(
         path=hfile.path, transfer_syntax=hfile.transfer_syntax,
         pixel_offset=hfile.pixel_offset, pixel_length=hfile.pixel_length,
@@ -204,6 +205,20 @@ def _file_info(hfile, top):
         signed=number(representation, int) == 1, samples=samples,
         planar=number(planar, int) or 0,
         photometric=str(photometric or "MONOCHROME2").upper())
+
+
+def _check_frames(hfile, needed, frames):
+    """Refuse a header that declares more pixel data than its file holds,
+    before any per-frame record is made: memory follows what the file
+    holds, never what its header claims."""
+    length = hfile.pixel_length
+    if length is not None and length >= 0 and needed > length:
+        raise NotAVolume(f"truncated: {length} of the {needed} bytes of pixel data the "
+                         f"header declares ({frames} frame(s))")
+    if hfile.size is not None and frames * 8 > hfile.size:
+        # Compressed: each frame is at least one fragment, an 8-byte item.
+        raise NotAVolume(f"NumberOfFrames {frames} is more than the file's {hfile.size} bytes "
+                         "can hold")
 
 
 _COMMON = ("ImageType", "EchoNumbers", "Manufacturer", "StudyDate", "StudyTime",

@@ -378,3 +378,28 @@ def test_corrupt_bytes_never_crash(tmp_path, syntax):
             assert len(str(exc).splitlines()) <= 8, str(exc)  # at most a short listing
         else:
             assert images and all(img.array.size for img in images)
+
+
+@pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, RLELossless])
+def test_absurd_frame_count_is_refused_before_any_work(tmp_path, syntax):
+    """A header declaring 10^6 frames over a few bytes of pixel data: skipped
+    with the reason at once (memory follows what the file holds, never what
+    its header claims)."""
+    import time
+    import tracemalloc
+    import pydicom
+    ds = image_dataset(ramp(1)[0], position=(0.0, 0.0, 0.0), modality="MR")
+    path = save(ds, tmp_path / "f.dcm", syntax=syntax)
+    written = pydicom.dcmread(path)
+    written.NumberOfFrames = 1_000_000
+    written.save_as(path)
+    tracemalloc.start()
+    start = time.perf_counter()
+    found = medfast.scan_dicom(tmp_path)
+    elapsed = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert not found and len(found.skipped) == 1
+    assert "1000000" in found.skipped[0].reason or "truncated" in found.skipped[0].reason
+    assert peak < 20e6, peak  # no record per declared frame
+    assert elapsed < 5
