@@ -30,6 +30,7 @@ import io
 import numpy as np
 
 
+from .._memory import check_allocation
 from ..image import RGB24
 
 RLE_LOSSLESS = "1.2.840.10008.1.2.5"
@@ -318,7 +319,9 @@ def _decode(volume, scaling):
     # Files stored with different types (8 and 16 bits...): one that holds all.
     dtype = scaling.dtype or np.result_type(*{stored_dtype(items[0][0].file)
                                               for items in place.values()})
-    out = np.empty((len(grid), len(grid[0]), rows, cols) + extra, dtype)
+    shape = (len(grid), len(grid[0]), rows, cols) + extra
+    check_allocation(shape, dtype, "DICOM volume")  # before, not during, the reads
+    out = np.empty(shape, dtype)
     for path, items in place.items():
         info = items[0][0].file
         try:
