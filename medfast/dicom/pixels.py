@@ -66,14 +66,18 @@ def _integer_dtype(stored, lo, hi):
 
 
 def stored_dtype(info):
-    """The numpy dtype of a file's stored values (native byte order)."""
+    """The numpy dtype of a file's stored values (native byte order):
+    float for Float/Double Float Pixel Data (parametric maps)."""
+    if info.floating:
+        return np.dtype(np.float64 if info.bits_allocated == 64 else np.float32)
     size = {8: 1, 16: 2, 32: 4}.get(info.bits_allocated, 2)
     return np.dtype(f"{'i' if info.signed else 'u'}{size}")
 
 
 def _stored_range(info):
     """(dtype, lo, hi) of the stored values a header allows, or None."""
-    if info.bits_allocated not in (8, 16, 32) or not 0 < info.bits_stored <= info.bits_allocated:
+    if info.floating or info.bits_allocated not in (8, 16, 32) \
+            or not 0 < info.bits_stored <= info.bits_allocated:
         return None
     stored = info.bits_stored
     if info.signed:

@@ -54,6 +54,7 @@ class FileInfo:
     samples: int
     planar: int
     photometric: str
+    floating: bool = False    # Float (32) or Double Float (64) Pixel Data
     four_d: bool = False      # a multi-frame file whose frames repeat positions
     stack_item: object = None  # which DimensionIndexValues item is the in-stack position
 
@@ -196,6 +197,9 @@ def _file_info(hfile, top):
         raise NotAVolume(f"NumberOfFrames is {frames}")
     if hfile.pixel_tag is None:
         raise NotAVolume("no Pixel Data element (missing, or the file is cut short)")
+    floating = hfile.pixel_tag in (0x7FE00008, 0x7FE00009)
+    if floating:
+        bits = 64 if hfile.pixel_tag == 0x7FE00009 else 32
     _check_frames(hfile, rows * cols * samples * frames * bits // 8, frames)
     return FileInfo(
         path=hfile.path, transfer_syntax=hfile.transfer_syntax,
@@ -204,7 +208,7 @@ def _file_info(hfile, top):
         bits_stored=number(stored, int) or bits,
         signed=number(representation, int) == 1, samples=samples,
         planar=number(planar, int) or 0,
-        photometric=str(photometric or "MONOCHROME2").upper())
+        photometric=str(photometric or "MONOCHROME2").upper(), floating=floating)
 
 
 def _check_frames(hfile, needed, frames):

@@ -995,3 +995,23 @@ def test_frame_split_over_several_fragments(tmp_path):
     np.testing.assert_array_equal(img.array, expected_array(stack))
     (_, ref), = _dcm2niix(tmp_path / "in", tmp_path / "out")
     _assert_same_as_dcm2niix(img, ref)
+
+
+def test_float_pixel_data(tmp_path):
+    """Float Pixel Data (7FE0,0008), as parametric maps store it: float32
+    voxels, equal to dcm2niix's."""
+    data = np.random.default_rng(0).normal(size=(3, 6, 8)).astype(np.float32)
+    positions = stack_positions(3)
+    (tmp_path / "in").mkdir()
+    for k in range(3):
+        ds = image_dataset(np.zeros((6, 8), np.int16), position=positions[k],
+                           series_uid="1.2.3.77", instance_number=k + 1, modality="MR")
+        del ds.PixelData, ds.BitsStored, ds.HighBit, ds.PixelRepresentation
+        ds.BitsAllocated = 32
+        ds.FloatPixelData = data[k].tobytes()
+        save(ds, tmp_path / "in" / f"f{k}.dcm")
+    img = medfast.load_dicom(tmp_path / "in")
+    assert img.dtype == np.float32
+    np.testing.assert_array_equal(img.array, data.transpose(2, 1, 0))
+    (_, ref), = _dcm2niix(tmp_path / "in", tmp_path / "out")
+    _assert_same_as_dcm2niix(img, ref)
