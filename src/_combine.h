@@ -202,14 +202,16 @@ static inline ptrdiff_t mf_nearest_setup3(
 
 #ifndef MEDFAST_FILL_H
 #define MEDFAST_FILL_H
-/* out[k] = p + k * m for k < n: the last term of scipy's coordinate sum.
- * An int counter (rows are far shorter than 2**31) lets the compiler
- * vectorise the int -> double conversion. */
-static inline void mf_fill_line(double p, double m, ptrdiff_t n, double *out)
+/* out[k] = p + (k0 + k) * m for k < n: the last term of scipy's coordinate
+ * sum, for the output voxels k0 .. k0 + n - 1 of a row.  Int counters (rows
+ * are shorter than 2**31 voxels, which medfast.ndimage checks) let the
+ * compiler vectorise the int -> double conversion. */
+static inline void mf_fill_line(double p, double m, ptrdiff_t k0, ptrdiff_t n,
+                                double *out)
 {
-    int k, nn = (int)n;
+    int k, start = (int)k0, nn = (int)n;
     for (k = 0; k < nn; k++)
-        out[k] = p + (double)k * m;
+        out[k] = p + (double)(start + k) * m;
 }
 #endif
 

@@ -66,7 +66,8 @@ cdef extern from "_combine.h":
     void mf_store_i16(const double* vals, void* out, Py_ssize_t n) noexcept nogil
     void mf_store_u8(const double* vals, void* out, Py_ssize_t n) noexcept nogil
     void mf_store_u16(const double* vals, void* out, Py_ssize_t n) noexcept nogil
-    void mf_fill_line(double p, double m, Py_ssize_t n, double* out) noexcept nogil
+    void mf_fill_line(double p, double m, Py_ssize_t k0, Py_ssize_t n,
+                      double* out) noexcept nogil
     void mf_linear_combine3(const double* g, const double* wts, Py_ssize_t n,
                             double* vals) noexcept nogil
     Py_ssize_t mf_nearest_setup3(const double* c0, const double* c1,
@@ -107,6 +108,11 @@ DEF OUT_U32 = 5
 DEF OUT_I32 = 6
 DEF OUT_F32 = 7
 DEF OUT_F64 = 8
+
+# Output rows longer than this are processed in segments of this length:
+# the per-thread row buffers (about 30 doubles per row element) stay small
+# whatever the output's shape (a 1-D output is one row).
+DEF SEGMENT = 4096
 
 # Coordinates beyond this magnitude are clamped before the boundary mapping:
 # scipy converts coordinates (or their quotient by the period) to integers,
@@ -675,6 +681,20 @@ cdef inline double* _use_products(double* pbuf, Py_ssize_t span,
 # --------------------------------------------------------------------------
 # Drivers: parallel loops over output rows
 # --------------------------------------------------------------------------
+cdef inline Py_ssize_t _chunk(Py_ssize_t nseg) noexcept nogil:
+    # Rows handed out 32 at a time; segments of long rows (4096 voxels
+    # each) one at a time, so that a single long row still runs in parallel.
+    return 32 if nseg == 1 else 1
+
+
+cdef inline int _useful_threads(int nthreads, Py_ssize_t nunits,
+                                Py_ssize_t chunk) noexcept nogil:
+    # Threads beyond the number of chunks would get no work, but each would
+    # still cost its row buffers and an OpenMP worker.
+    cdef Py_ssize_t nchunks = (nunits + chunk - 1) // chunk
+    return <int>nchunks if nchunks < nthreads else nthreads
+
+
 cdef int _affine_driver(const in_t* data, int rank, const Py_ssize_t* shape,
                         const Py_ssize_t* strides, const double* matrix,
                         const double* offset, char* out,
@@ -683,10 +703,12 @@ cdef int _affine_driver(const in_t* data, int rank, const Py_ssize_t* shape,
                         int nthreads, double* buffers,
                         Py_ssize_t per_thread) noexcept nogil:
     """Affine source: coordinate h of output (o0, o1, k) is
-    ((offset[h] + o0*m[h,0]) + o1*m[h,1]) + k*m[h,2], as scipy sums it."""
-    cdef Py_ssize_t n1 = oshape[1], nk = oshape[2]
-    cdef Py_ssize_t nrows = oshape[0] * oshape[1]
-    cdef Py_ssize_t r, o0, o1, k, xlo, span, count
+    ((offset[h] + o0*m[h,0]) + o1*m[h,1]) + k*m[h,2], as scipy sums it.
+
+    The work units are segments [k0, k0 + nk) of the output rows."""
+    cdef Py_ssize_t n1 = oshape[1], nseg = (oshape[2] + SEGMENT - 1) // SEGMENT
+    cdef Py_ssize_t nunits = oshape[0] * oshape[1] * nseg
+    cdef Py_ssize_t u, r, k0, nk, o0, o1, k, xlo, span, count
     cdef int h
     cdef double p, p0, p1, p2
     cdef double* cache
@@ -697,9 +719,15 @@ cdef int _affine_driver(const in_t* data, int rank, const Py_ssize_t* shape,
     cdef uint8_t* inbuf
     # Rows along the input's last axis (see _aligned_linear).
     cdef bint aligned = (rank == 3 and matrix[2] == 0.0 and matrix[5] == 0.0)
-    for r in prange(nrows, nogil=True, num_threads=nthreads, schedule='dynamic', chunksize=32):
+    for u in prange(nunits, nogil=True, num_threads=nthreads, schedule='dynamic',
+                    chunksize=_chunk(nseg)):
         buf = buffers + threadid() * per_thread
-        cache = buf + per_thread - 4  # this thread's [p2, xlo, span, count]
+        cache = buf + per_thread - 5  # this thread's [p2, k0, xlo, span, count]
+        r = u // nseg
+        k0 = (u - r * nseg) * SEGMENT
+        nk = oshape[2] - k0
+        if nk > SEGMENT:
+            nk = SEGMENT
         o0 = r // n1
         o1 = r - o0 * n1
         p0 = offset[0]
@@ -716,20 +744,21 @@ cdef int _affine_driver(const in_t* data, int rank, const Py_ssize_t* shape,
             p2 = offset[2]
             p2 = p2 + <double>o0 * matrix[6]
             p2 = p2 + <double>o1 * matrix[7]
-            if cache[0] == p2:
+            if cache[0] == p2 and cache[1] == <double>k0:
                 # same last-axis coordinates as this thread's previous row
-                # (e.g. in-plane rotations): reuse its tables
-                xlo = <Py_ssize_t>cache[1]
-                span = <Py_ssize_t>cache[2]
-                count = <Py_ssize_t>cache[3]
+                # segment (e.g. in-plane rotations): reuse its tables
+                xlo = <Py_ssize_t>cache[2]
+                span = <Py_ssize_t>cache[3]
+                count = <Py_ssize_t>cache[4]
             else:
-                mf_fill_line(p2, matrix[8], nk, buf + 3 * nk)
+                mf_fill_line(p2, matrix[8], k0, nk, buf + 3 * nk)
                 span = _axis_table(buf + 3 * nk, nk, shape[2] - 1, order, stbuf,
                                    wbuf, inbuf, &xlo, &count)
                 cache[0] = p2
-                cache[1] = <double>xlo
-                cache[2] = <double>span
-                cache[3] = <double>count
+                cache[1] = <double>k0
+                cache[2] = <double>xlo
+                cache[3] = <double>span
+                cache[4] = <double>count
             if order == 1:
                 _aligned_linear(data, (<Py_ssize_t>p0) * strides[0]
                                 + (<Py_ssize_t>p1) * strides[1],
@@ -759,11 +788,11 @@ cdef int _affine_driver(const in_t* data, int rank, const Py_ssize_t* shape,
                 p = offset[h]
                 p = p + <double>o0 * matrix[h * 3]
                 p = p + <double>o1 * matrix[h * 3 + 1]
-                mf_fill_line(p, matrix[h * 3 + 2], nk, cbuf)
+                mf_fill_line(p, matrix[h * 3 + 2], k0, nk, cbuf)
             _interp_row(data, rank, shape, strides, buf + nk, buf + 2 * nk,
                         buf + 3 * nk, buf, nk, order, mode, cval, buf + 4 * nk)
-        _store_row(buf, out + o0 * ostrides[0] + o1 * ostrides[1],
-                   ostrides[2], nk, out_code)
+        _store_row(buf, out + o0 * ostrides[0] + o1 * ostrides[1]
+                   + k0 * ostrides[2], ostrides[2], nk, out_code)
     return 0
 
 
@@ -775,28 +804,37 @@ cdef int _coords_driver(const in_t* data, int rank, const Py_ssize_t* shape,
                         int nthreads, double* buffers,
                         Py_ssize_t per_thread) noexcept nogil:
     """Coordinate source: coordinate h of output (o0, o1, k) is read from a
-    strided float64 array (cptr[h], cstrides[3*h : 3*h+3])."""
-    cdef Py_ssize_t n1 = oshape[1], nk = oshape[2]
-    cdef Py_ssize_t nrows = oshape[0] * oshape[1]
-    cdef Py_ssize_t r, o0, o1, k, cs
+    strided float64 array (cptr[h], cstrides[3*h : 3*h+3]).
+
+    The work units are segments [k0, k0 + nk) of the output rows."""
+    cdef Py_ssize_t n1 = oshape[1], nseg = (oshape[2] + SEGMENT - 1) // SEGMENT
+    cdef Py_ssize_t nunits = oshape[0] * oshape[1] * nseg
+    cdef Py_ssize_t u, r, k0, nk, o0, o1, k, cs
     cdef int h
     cdef double* buf
     cdef double* cbuf
     cdef const char* src
-    for r in prange(nrows, nogil=True, num_threads=nthreads, schedule='dynamic', chunksize=32):
+    for u in prange(nunits, nogil=True, num_threads=nthreads, schedule='dynamic',
+                    chunksize=_chunk(nseg)):
         buf = buffers + threadid() * per_thread
+        r = u // nseg
+        k0 = (u - r * nseg) * SEGMENT
+        nk = oshape[2] - k0
+        if nk > SEGMENT:
+            nk = SEGMENT
         o0 = r // n1
         o1 = r - o0 * n1
         for h in range(rank):
             cbuf = buf + (h + 1) * nk
-            src = cptr[h] + o0 * cstrides[3 * h] + o1 * cstrides[3 * h + 1]
             cs = cstrides[3 * h + 2]
+            src = (cptr[h] + o0 * cstrides[3 * h] + o1 * cstrides[3 * h + 1]
+                   + k0 * cs)
             for k in range(nk):
                 cbuf[k] = (<const double*>(src + k * cs))[0]
         _interp_row(data, rank, shape, strides, buf + nk, buf + 2 * nk,
                     buf + 3 * nk, buf, nk, order, mode, cval, buf + 4 * nk)
-        _store_row(buf, out + o0 * ostrides[0] + o1 * ostrides[1],
-                   ostrides[2], nk, out_code)
+        _store_row(buf, out + o0 * ostrides[0] + o1 * ostrides[1]
+                   + k0 * ostrides[2], ostrides[2], nk, out_code)
     return 0
 
 
@@ -957,14 +995,16 @@ def affine(cnp.ndarray inp, int in_code, const double[:, ::1] matrix,
     _describe(out, oshape, ostrides)
     if oshape[0] * oshape[1] * oshape[2] == 0:
         return
+    cdef Py_ssize_t nk = min(oshape[2], SEGMENT), nseg = (oshape[2] + SEGMENT - 1) // SEGMENT
+    nthreads = _useful_threads(nthreads, oshape[0] * oshape[1] * nseg, _chunk(nseg))
     # row buffers: values, 3 coordinates, general-row scratch (16 nk; the
     # aligned rows use its start for weights, starts and flags), partial
-    # products (4 rows of up to 2 * nk + 16 samples), a 4-slot table cache
-    cdef Py_ssize_t per_thread = 21 * oshape[2] + 4 * (2 * oshape[2] + 16) + 4
+    # products (4 rows of up to 2 * nk + 16 samples), a 5-slot table cache
+    cdef Py_ssize_t per_thread = 21 * nk + 4 * (2 * nk + 16) + 5
     cdef double* buffers = _thread_buffers(nthreads, per_thread)
     cdef int th
     for th in range(nthreads):
-        buffers[(th + 1) * per_thread - 4] = NAN  # empty row-table cache
+        buffers[(th + 1) * per_thread - 5] = NAN  # empty row-table cache
     cdef const void* d = cnp.PyArray_DATA(inp)
     cdef char* o = <char*>cnp.PyArray_DATA(out)
     cdef const double* m = &matrix[0, 0]
@@ -1012,8 +1052,10 @@ def coordinates(cnp.ndarray inp, int in_code, list coords, cnp.ndarray out,
             cstrides[3 * h + q] = c.strides[q]
     if oshape[0] * oshape[1] * oshape[2] == 0:
         return
+    cdef Py_ssize_t nseg = (oshape[2] + SEGMENT - 1) // SEGMENT
+    nthreads = _useful_threads(nthreads, oshape[0] * oshape[1] * nseg, _chunk(nseg))
     # values, 3 coordinates, scratch of the general row kernels
-    cdef Py_ssize_t per_thread = 21 * oshape[2]
+    cdef Py_ssize_t per_thread = 21 * min(oshape[2], SEGMENT)
     cdef double* buffers = _thread_buffers(nthreads, per_thread)
     cdef const void* d = cnp.PyArray_DATA(inp)
     cdef char* o = <char*>cnp.PyArray_DATA(out)
@@ -1063,7 +1105,9 @@ def separable(cnp.ndarray inp, int in_code, list tables, cnp.ndarray out,
                            &start[base], &wtab[2 * base], &inside[base], &xlo,
                            &count)
         base += oshape[h]
-    cdef Py_ssize_t per_thread = oshape[2] + 4 * span
+    # values, and the partial products when they are used (_use_products)
+    cdef Py_ssize_t per_thread = oshape[2] + (4 * span if span <= 2 * oshape[2] + 16 else 0)
+    nthreads = _useful_threads(nthreads, oshape[0] * oshape[1], 32)
     cdef double* buffers = _thread_buffers(nthreads, per_thread)
     cdef const void* d = cnp.PyArray_DATA(inp)
     cdef char* o = <char*>cnp.PyArray_DATA(out)
