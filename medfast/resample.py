@@ -33,7 +33,7 @@ import numpy as np
 from . import ndimage
 from ._dtypes import kernel_view
 from ._memory import check_allocation
-from ._threads import resolve_threads
+from ._threads import resolve_threads, run_kernel
 from .image import Image
 from .orientation import check_affine
 
@@ -271,11 +271,11 @@ def _label_resample(src, linear, offset, out, mode, cval, threads):
     # cval converted exactly as the reference's ``out[...] = cval`` does.
     fill = np.empty(1, dtype=out.dtype)
     fill[...] = cval
-    kernels.labels(kernel_view(src), _LABEL_CODES[native],
-                   np.ascontiguousarray(linear, dtype=np.float64),
-                   np.ascontiguousarray(offset, dtype=np.float64),
-                   kernel_view(out), kernel_view(fill), ndimage.MODES[mode],
-                   resolve_threads(threads))
+    run_kernel(kernels.labels, kernel_view(src), _LABEL_CODES[native],
+               np.ascontiguousarray(linear, dtype=np.float64),
+               np.ascontiguousarray(offset, dtype=np.float64),
+               kernel_view(out), kernel_view(fill), ndimage.MODES[mode],
+               threads=resolve_threads(threads))
 
 
 def _label_resample_reference(src, linear, offset, out, mode, cval, threads):
