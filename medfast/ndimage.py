@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _dtypes
 from ._memory import check_allocation
-from ._threads import resolve_threads
+from ._threads import check_numba_usable, resolve_threads, run_kernel
 
 __all__ = ["affine_transform", "map_coordinates", "zoom", "shift", "NATIVE"]
 
@@ -66,6 +66,11 @@ def _check_input(input):
         # Byte-swapped data (big-endian NIfTI/Analyze files): one native copy
         # lets the kernels run; the values are unchanged.
         array = array.astype(array.dtype.newbyteorder("="))
+    elif not array.flags.aligned:
+        # Elements at addresses that are not a multiple of their size (views
+        # into byte buffers): reading them through typed pointers is
+        # undefined in C, so the kernels read an aligned copy (as scipy does).
+        array = array.copy()
     return array
 
 
@@ -137,7 +142,7 @@ def _per_axis(value, ndim, name):
         raise ValueError(
             f"{name} must be a number or a sequence of {ndim} numbers (one per "
             f"axis), got shape {array.shape}")
-    return np.ascontiguousarray(array)
+    return array.copy()  # never a view of memory the output may overwrite
 
 
 def _make_output(output, input, shape):
@@ -173,13 +178,53 @@ def _make_output(output, input, shape):
 # Dispatch
 # --------------------------------------------------------------------------
 def _native(input, output, order):
-    """Whether the compiled kernels handle this call."""
+    """Whether the compiled kernels handle this call (``output`` possibly
+    through a temporary, see :func:`_kernel_output`)."""
     return (order <= 1 and input.ndim in (2, 3) and 1 <= output.ndim <= 3
             and input.size > 0
             # the kernels index input axes and output rows with C ints
             and max(input.shape) < 2**31 and output.shape[-1] < 2**31
             and input.dtype in _dtypes.INPUT_CODES
-            and output.dtype in _dtypes.OUTPUT_CODES)
+            and output.dtype.newbyteorder("=") in _dtypes.OUTPUT_CODES)
+
+
+def _no_self_overlap(array):
+    """True when no two elements of ``array`` share memory (a sufficient
+    test: each axis, by increasing stride, steps over everything the
+    smaller axes span)."""
+    extent = array.itemsize
+    axes = sorted((abs(s), n) for n, s in zip(array.shape, array.strides) if n > 1)
+    for stride, n in axes:
+        if stride < extent:
+            return False
+        extent += stride * (n - 1)
+    return True
+
+
+def _kernel_output(output):
+    """The array the kernels write: ``output`` itself, or a native-order,
+    aligned temporary when ``output`` is byte-swapped, misaligned or has
+    elements sharing memory (e.g. zero strides: parallel rows would race
+    on them); :func:`_finish` copies it back."""
+    if (output.dtype.isnative and output.flags.aligned
+            and _no_self_overlap(output)):
+        return output
+    dtype = output.dtype.newbyteorder("=")
+    check_allocation(output.shape, dtype, "output (an aligned native-order copy)")
+    return np.empty(output.shape, dtype)
+
+
+def _finish(output, target):
+    """``output`` holding the result the kernels wrote into ``target``."""
+    if target is output:
+        return output
+    if _no_self_overlap(output):
+        output[...] = target  # numpy's assignment swaps bytes as needed
+    else:
+        # One element after another in C order, as scipy writes them: where
+        # elements share memory the last one wins, as in scipy.
+        output.flat = target
+    return output
 
 
 def _kernels(backend):
@@ -195,6 +240,7 @@ def _kernels(backend):
                     "backend='cython': medfast's compiled kernels are not built; "
                     "reinstall medfast (pip install .) or use backend='numba'"
                 ) from None
+    check_numba_usable()
     from . import _numba_kernels
     return _numba_kernels
 
@@ -204,12 +250,12 @@ def _as_3d(array):
     return array[(np.newaxis,) * (3 - array.ndim)]
 
 
-def _separate_if_overlapping(input, output):
+def _separate_if_overlapping(array, output):
     # Reading and writing the same memory in parallel would race; copy the
-    # input only in that rare case.
-    if np.may_share_memory(input, output):
-        return input.copy()
-    return input
+    # input (or coordinates) only in that rare case.
+    if np.may_share_memory(array, output):
+        return array.copy()
+    return array
 
 
 def _run_affine(input, matrix, offset, output, order, mode, cval, threads, backend):
@@ -218,21 +264,22 @@ def _run_affine(input, matrix, offset, output, order, mode, cval, threads, backe
     out3 = _dtypes.kernel_view(_as_3d(output))
     m3 = np.zeros((rank, 3))
     m3[:, 3 - output.ndim:] = matrix
-    kernels.affine(_dtypes.kernel_view(input), _dtypes.INPUT_CODES[input.dtype],
-                   m3, np.ascontiguousarray(offset, dtype=np.float64),
-                   out3, _dtypes.OUTPUT_CODES[output.dtype], order, mode, cval,
-                   threads)
+    run_kernel(kernels.affine, _dtypes.kernel_view(input),
+               _dtypes.INPUT_CODES[input.dtype], m3,
+               np.ascontiguousarray(offset, dtype=np.float64), out3,
+               _dtypes.OUTPUT_CODES[output.dtype], order, mode, cval,
+               threads=threads)
 
 
 def _run_tables(input, tables, output, order, mode, cval, threads, backend):
     """Input coordinate h depends on output index h only (``tables[h]``)."""
     kernels = _kernels(backend)
     if input.ndim == 3 and hasattr(kernels, "separable"):
-        kernels.separable(_dtypes.kernel_view(input),
-                          _dtypes.INPUT_CODES[input.dtype], list(tables),
-                          _dtypes.kernel_view(output),
-                          _dtypes.OUTPUT_CODES[output.dtype], order, mode, cval,
-                          threads)
+        run_kernel(kernels.separable, _dtypes.kernel_view(input),
+                   _dtypes.INPUT_CODES[input.dtype], list(tables),
+                   _dtypes.kernel_view(output),
+                   _dtypes.OUTPUT_CODES[output.dtype], order, mode, cval,
+                   threads=threads)
         return
     # Broadcast views (zero strides) of the tables: no memory is used.
     coords = []
@@ -245,11 +292,11 @@ def _run_tables(input, tables, output, order, mode, cval, threads, backend):
 
 def _run_coordinates(input, coords, output, order, mode, cval, threads, backend):
     kernels = _kernels(backend)
-    kernels.coordinates(_dtypes.kernel_view(input), _dtypes.INPUT_CODES[input.dtype],
-                        [_as_3d(c) for c in coords],
-                        _dtypes.kernel_view(_as_3d(output)),
-                        _dtypes.OUTPUT_CODES[output.dtype], order, mode, cval,
-                        threads)
+    run_kernel(kernels.coordinates, _dtypes.kernel_view(input),
+               _dtypes.INPUT_CODES[input.dtype], [_as_3d(c) for c in coords],
+               _dtypes.kernel_view(_as_3d(output)),
+               _dtypes.OUTPUT_CODES[output.dtype], order, mode, cval,
+               threads=threads)
 
 
 def _scipy():
@@ -323,8 +370,9 @@ def affine_transform(input, matrix, offset=0.0, output_shape=None, output=None,
     prefilter : bool, optional
         Spline prefiltering for order > 1 (passed to scipy; unused for 0/1).
     threads : int, optional
-        Threads to use; default :func:`medfast.get_num_threads`.  The result
-        does not depend on it.
+        Threads to use, at most the available cores (a larger count is
+        capped); default :func:`medfast.get_num_threads`.  The result does
+        not depend on it.
     backend : {'cython', 'numba'}, optional
         Kernel implementation; default the compiled Cython kernels (no JIT
         warm-up).  Both give identical results.
@@ -396,28 +444,28 @@ def affine_transform(input, matrix, offset=0.0, output_shape=None, output=None,
             f"got output_shape {output_shape}")
     offset = _per_axis(offset, ndim, "offset")
     output = _make_output(output, input, output_shape)
-
+    input = _separate_if_overlapping(input, output)
     if not _native(input, output, order):
         _scipy().affine_transform(input, matrix, offset, output_shape, output,
                                   order, mode, cval, prefilter)
         return output
-    input = _separate_if_overlapping(input, output)
+    target = _kernel_output(output)
     if matrix.ndim == 1:
         with np.errstate(divide="ignore", invalid="ignore"):
             tables = _zoom_shift_tables(output_shape, zoom=matrix,
                                         shift=offset / matrix)
-        _run_tables(input, tables, output, order, mode_code, cval, threads, backend)
+        _run_tables(input, tables, target, order, mode_code, cval, threads, backend)
     elif (ndim == 3 and matrix.shape == (3, 3)
           and np.count_nonzero(matrix - np.diag(np.diag(matrix))) == 0):
         # Axis-aligned: offset + o*m_hh equals scipy's full sum (the
         # off-diagonal terms add exact zeros), so the separable path applies.
         tables = [offset[h] + np.arange(output_shape[h], dtype=np.float64) * matrix[h, h]
                   for h in range(3)]
-        _run_tables(input, tables, output, order, mode_code, cval, threads, backend)
+        _run_tables(input, tables, target, order, mode_code, cval, threads, backend)
     else:
-        _run_affine(input, matrix, offset, output, order, mode_code, cval,
+        _run_affine(input, matrix, offset, target, order, mode_code, cval,
                     threads, backend)
-    return output
+    return _finish(output, target)
 
 
 def map_coordinates(input, coordinates, output=None, order=3, mode="constant",
@@ -442,7 +490,8 @@ def map_coordinates(input, coordinates, output=None, order=3, mode="constant",
     prefilter : bool, optional
         Spline prefiltering for order > 1 (passed to scipy).
     threads : int, optional
-        Threads to use; default :func:`medfast.get_num_threads`.
+        Threads to use, at most the available cores; default
+        :func:`medfast.get_num_threads`.
     backend : {'cython', 'numba'}, optional
         Kernel implementation (identical results).
 
@@ -472,14 +521,16 @@ def map_coordinates(input, coordinates, output=None, order=3, mode="constant",
             f"{input.ndim}-D input, got {coordinates.shape}")
     output_shape = coordinates.shape[1:]
     output = _make_output(output, input, output_shape)
+    input = _separate_if_overlapping(input, output)
+    coordinates = _separate_if_overlapping(coordinates, output)
     if not _native(input, output, order):
         _scipy().map_coordinates(input, coordinates, output, order, mode, cval,
                                  prefilter)
         return output
-    input = _separate_if_overlapping(input, output)
     coords = [np.asarray(coordinates[h], dtype=np.float64) for h in range(input.ndim)]
-    _run_coordinates(input, coords, output, order, mode_code, cval, threads, backend)
-    return output
+    target = _kernel_output(output)
+    _run_coordinates(input, coords, target, order, mode_code, cval, threads, backend)
+    return _finish(output, target)
 
 
 def zoom(input, zoom, output=None, order=3, mode="constant", cval=0.0,
@@ -506,7 +557,8 @@ def zoom(input, zoom, output=None, order=3, mode="constant", cval=0.0,
         If True, zoom the pixel extents (edges) rather than the centres of
         the first and last samples, as scipy does.
     threads : int, optional
-        Threads to use; default :func:`medfast.get_num_threads`.
+        Threads to use, at most the available cores; default
+        :func:`medfast.get_num_threads`.
     backend : {'cython', 'numba'}, optional
         Kernel implementation (identical results).
 
@@ -534,6 +586,7 @@ def zoom(input, zoom, output=None, order=3, mode="constant", cval=0.0,
     if np.all(factors == 1) and prefilter:
         output[...] = input  # scipy returns a plain copy here
         return output
+    input = _separate_if_overlapping(input, output)
     if not _native(input, output, order):
         _scipy().zoom(input, zoom, output, order, mode, cval, prefilter,
                       grid_mode=grid_mode)
@@ -543,7 +596,7 @@ def zoom(input, zoom, output=None, order=3, mode="constant", cval=0.0,
         suggest = "grid-constant" if mode == "constant" else "grid-wrap"
         warnings.warn(f"It is recommended to use mode = {suggest} instead of "
                       f"{mode} when grid_mode is True.", stacklevel=2)
-    input = _separate_if_overlapping(input, output)
+    target = _kernel_output(output)
     div = np.array(output_shape)
     num = np.array(input.shape)
     if not grid_mode:
@@ -552,8 +605,8 @@ def zoom(input, zoom, output=None, order=3, mode="constant", cval=0.0,
     # scipy: an axis zoomed to or from a single sample uses factor 1
     factors = np.divide(num, div, out=np.ones(input.ndim), where=div != 0)
     tables = _zoom_shift_tables(output_shape, zoom=factors, grid_mode=grid_mode)
-    _run_tables(input, tables, output, order, mode_code, cval, threads, backend)
-    return output
+    _run_tables(input, tables, target, order, mode_code, cval, threads, backend)
+    return _finish(output, target)
 
 
 def shift(input, shift, output=None, order=3, mode="constant", cval=0.0,
@@ -577,7 +630,8 @@ def shift(input, shift, output=None, order=3, mode="constant", cval=0.0,
     prefilter : bool, optional
         Spline prefiltering for order > 1 (passed to scipy).
     threads : int, optional
-        Threads to use; default :func:`medfast.get_num_threads`.
+        Threads to use, at most the available cores; default
+        :func:`medfast.get_num_threads`.
     backend : {'cython', 'numba'}, optional
         Kernel implementation (identical results).
 
@@ -598,10 +652,11 @@ def shift(input, shift, output=None, order=3, mode="constant", cval=0.0,
         input, order, mode, cval, threads, backend)
     amounts = _per_axis(shift, input.ndim, "shift")
     output = _make_output(output, input, input.shape)
+    input = _separate_if_overlapping(input, output)
     if not _native(input, output, order):
         _scipy().shift(input, amounts, output, order, mode, cval, prefilter)
         return output
-    input = _separate_if_overlapping(input, output)
+    target = _kernel_output(output)
     tables = _zoom_shift_tables(output.shape, shift=-amounts)
-    _run_tables(input, tables, output, order, mode_code, cval, threads, backend)
-    return output
+    _run_tables(input, tables, target, order, mode_code, cval, threads, backend)
+    return _finish(output, target)
