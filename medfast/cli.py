@@ -106,23 +106,26 @@ def _one_line(exc):
     return text or type(exc).__name__
 
 
-def convert_command(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=True):
+def convert_command(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=True,
+                    existing="skip"):
     """Run :func:`medfast.convert` for the command line.
 
     Prints one line per volume written (stdout) and, on stderr, never a
     traceback but one line per input file not used and per volume not
     written (``medfast convert: skipped|duplicate|dropped: PATH: REASON``,
-    ``medfast convert: error: series NAME: REASON``), one per problem found
+    ``medfast convert: error: series NAME: REASON``, ``medfast convert:
+    kept: NIFTI: series NAME: already converted``), one per problem found
     in a volume written (``warning``), and a count of each kind.
 
     Returns
     -------
     int
         Exit status: 0 when every image found was converted (duplicates of
-        converted images included), 1 when anything was skipped, dropped or
-        not converted (what could be converted is still written) or nothing
-        could be, 2 for a usage error (an invalid pattern, SRC missing, DST
-        not a folder), 130 when interrupted.
+        converted images and volumes converted before included), 1 when
+        anything was skipped, dropped or not converted (what could be
+        converted is still written) or nothing could be, 2 for a usage
+        error (an invalid pattern, SRC missing, DST not a folder), 130 when
+        interrupted.
     """
     import os
     from .dicom import convert
@@ -138,7 +141,7 @@ def convert_command(src, dst, pattern="%p_%s", compress=True, sidecar=True, anon
         return 2
     try:
         result = convert(src, dst, pattern=pattern, compress=compress, sidecar=sidecar,
-                         anonymize=anonymize)
+                         anonymize=anonymize, existing=existing)
     except KeyboardInterrupt:
         print("medfast convert: interrupted", file=sys.stderr)
         return 130
@@ -160,7 +163,10 @@ def convert_command(src, dst, pattern="%p_%s", compress=True, sidecar=True, anon
               file=sys.stderr)
     for failure in result.failed:
         print(f"medfast convert: error: {_one_line(failure)}", file=sys.stderr)
+    for volume in result.kept:
+        print(f"medfast convert: kept: {_one_line(volume)}", file=sys.stderr)
     summary = [f"{n} {label}" for n, label in (
+        (len(result.kept), "volume(s) already converted"),
         (counts.get("skipped", 0), "file(s) skipped"),
         (counts.get("duplicate", 0), "duplicate file(s) ignored"),
         (counts.get("dropped", 0), "file(s) dropped"),
@@ -215,6 +221,11 @@ def main(argv=None):
     p_convert.add_argument("--anonymize", choices=("y", "n"), default="y",
                            help="leave identifying fields out of the sidecar (default y, "
                                 "as dcm2niix -ba y)")
+    p_convert.add_argument("-w", dest="existing", choices=("0", "1", "2"), default="0",
+                           help="an output name already taken, as dcm2niix: 0 keep a "
+                                "complete output and skip the volume (default; an "
+                                "incomplete one is replaced), 1 overwrite, 2 add a suffix "
+                                "letter (a, b, ...)")
     args = parser.parse_args(argv)
     if args.command == "bench":
         if args.threads is not None and args.threads < 1:
@@ -223,7 +234,8 @@ def main(argv=None):
     if args.command == "convert":
         return convert_command(args.src, args.dst, pattern=args.pattern,
                                compress=args.compress == "y", sidecar=args.sidecar == "y",
-                               anonymize=args.anonymize == "y")
+                               anonymize=args.anonymize == "y",
+                               existing=("skip", "overwrite", "suffix")[int(args.existing)])
     if args.command == "config":
         from . import show_config
         show_config()

@@ -17,15 +17,15 @@ import unicodedata
 
 from ..image import Image
 from ..io import save
-from ..io._atomic import atomic_write
+from ..io._atomic import claim, sweep
 from .load import _no_volume_error, image_and_sidecar
 from .pixels import PixelDataError
 from .scan import Skipped, _dropped_files, volume_name, volumes
 from .series import without_files
-from .sidecar import _Header, _echo_number, _text, anonymize as _drop_identifying
+from .sidecar import _Header, _echo_number, _text, anonymize as _drop_identifying, diffusion_table
 
-__all__ = ["convert", "ConvertResult", "Output", "Failure", "PLACEHOLDERS", "output_stem",
-           "check_pattern"]
+__all__ = ["convert", "ConvertResult", "Output", "Failure", "Kept", "PLACEHOLDERS",
+           "EXISTING", "output_stem", "check_pattern"]
 
 #: The ``-f`` placeholders :func:`convert` understands, as in dcm2niix.
 PLACEHOLDERS = {
@@ -61,11 +61,18 @@ _SHORT_VENDOR = {"Bruker": "Br", "GE": "GE", "Toshiba": "To", "Canon": "Ca", "UI
 _UNSAFE = set('\\/ <>:;"*|?')
 # Header values are cut to this length in names, as dcm2niix reads them.
 _MAX_FIELD = 64
-# Longest name stem: leaves room for a collision letter, '.nii.gz' and the
-# atomic writer's temporary-name decoration within 255 bytes.
+# Longest name stem: leaves room for a collision letter, '.nii.gz', the
+# claim's lock file name ('.NAME.medfast-lock') and the atomic writer's
+# temporary name within 255 bytes.
 _MAX_STEM = 230
 _EXTENSIONS = (".nii", ".nii.gz", ".json", ".bval", ".bvec")
+_COMPANIONS = (".json", ".bval", ".bvec")
+_LETTERS = [""] + list(string.ascii_lowercase)
 _FALLBACK = "unnamed"
+
+#: What :func:`convert` does with an output name already taken, and
+#: dcm2niix's ``-w`` value for it.
+EXISTING = {"skip": 0, "overwrite": 1, "suffix": 2}
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,18 @@ class Failure:
         return f"series {self.series}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class Kept:
+    """A volume not written because its complete output was already there
+    (``existing='skip'``)."""
+
+    series: str
+    nifti: str
+
+    def __str__(self):
+        return f"{self.nifti}: series {self.series}: already converted"
+
+
 class ConvertResult(list):
     """The NIfTI files written (a list of paths, one per volume), plus:
 
@@ -116,13 +135,18 @@ class ConvertResult(list):
         another file, converted once) or ``'dropped'`` (images a volume
         left out: an incomplete 4-D series, a file whose pixel data could
         not be read).
+    kept : list of Kept
+        Volumes not written because their complete output already existed
+        (``existing='skip'``: an earlier run, or another run at the same
+        time, wrote them).
     """
 
-    def __init__(self, outputs, failed, skipped):
+    def __init__(self, outputs, failed, skipped, kept=()):
         super().__init__(o.nifti for o in outputs)
         self.outputs = list(outputs)
         self.failed = list(failed)
         self.skipped = list(skipped)
+        self.kept = list(kept)
 
     @property
     def files(self):
@@ -343,13 +367,15 @@ def _make_folders(root, components, created):
     folder = root
     for part in components:
         folder = os.path.join(folder, part)
-        if os.path.lexists(folder) and not os.path.isdir(folder):
+        try:  # mkdir follows no link; another run may make the folder too
+            os.mkdir(folder)
+            created.append(folder)
+        except FileExistsError:
+            pass
+        if not os.path.isdir(folder):
             raise ValueError(f"{folder} exists and is not a folder")
         if not _inside(folder, root):
             raise ValueError(f"{folder} leads outside the output folder {root}")
-        if not os.path.lexists(folder):
-            os.mkdir(folder)
-            created.append(folder)
     return folder
 
 
@@ -361,21 +387,43 @@ def _remove_empty(folders):
             pass
 
 
-def _free_base(folder, stem, reserved):
-    """folder/stem, or with dcm2niix's 'a'..'z' suffix when a file of that
-    name (any extension) exists or was given to another volume."""
-    for letter in [""] + list(string.ascii_lowercase):
+def _next_name(folder, stem, reserved):
+    """folder/stem, or with dcm2niix's 'a'..'z' suffix when that name was
+    given to another volume of this run."""
+    for letter in _LETTERS:
+        base = os.path.join(folder, stem + letter)
+        if base not in reserved:
+            return base
+    raise ValueError(f"too many volumes named {stem}* in {folder} (a to z taken)")
+
+
+def _claim_free_name(folder, stem, reserved):
+    """A claim on folder/stem or the first of stem + 'a'..'z' that no file
+    (any extension), no other volume of this run and no other process
+    writing at the same time has."""
+    for letter in _LETTERS:
         base = os.path.join(folder, stem + letter)
         if base in reserved:
             continue
-        if any(os.path.lexists(base + ext) for ext in _EXTENSIONS):
+        held = claim(base)
+        if held is None:  # another run is writing this name
             continue
-        return base
+        if any(os.path.lexists(base + ext) for ext in _EXTENSIONS):
+            held.release()
+            continue
+        return held
     raise ValueError(f"too many files named {stem}* in {folder} (a to z taken)")
 
 
+def _complete(base, extension, sidecar, diffusion):
+    """Whether every file a volume would be written as exists."""
+    wanted = ([extension] + ([".json"] if sidecar else [])
+              + ([".bval", ".bvec"] if diffusion else []))
+    return all(os.path.isfile(base + ext) for ext in wanted)
+
+
 def _write_text(path, text):
-    with atomic_write(path) as f:
+    with open(path, "xb") as f:  # in a claim's private work folder
         f.write(text.encode("utf-8"))
 
 
@@ -397,42 +445,70 @@ def _nifti_fields(img):
     return fields
 
 
-def _write_volume(img, fields, volume, base, compress, sidecar, anonymize):
-    """Write one volume's files; on any error remove those already written."""
-    written = []
+def _place(work, base, extensions):
+    """Move a volume's files from the work folder to `base` + extension so
+    that the volume appears as a unit.
+
+    The NIfTI file of that name (if any: an incomplete or replaced output)
+    goes first and the new one comes last, so that a NIfTI file present
+    always has its own sidecar and bval/bvec; companions of the replaced
+    output that the new volume does not have are removed.  An interruption
+    part-way leaves the volume absent (at most companions without their
+    NIfTI, which the next run replaces).
+    """
+    name = os.path.basename(base)
+    nifti = extensions[0]
+    if os.path.lexists(base + nifti):
+        os.unlink(base + nifti)
+    placed = []
     try:
-        nifti = base + (".nii.gz" if compress else ".nii")
-        meta = dict(img.meta)
-        meta["nifti"] = _nifti_fields(img)
-        save(Image(img.array, img.affine, meta), nifti)
-        written.append(nifti)
-        json_path = bval = bvec = None
-        if sidecar:
-            fields = dict(fields)
-            if anonymize:
-                fields = _drop_identifying(fields)
-            from .. import __version__
-            fields["ConversionSoftware"] = "medfast"
-            fields["ConversionSoftwareVersion"] = __version__
-            json_path = base + ".json"
-            _write_text(json_path, json.dumps(fields, indent="\t", allow_nan=False) + "\n")
-            written.append(json_path)
-        if "bvals" in img.meta and "bvecs" in img.meta:
-            bval, bvec = base + ".bval", base + ".bvec"
-            _write_text(bval, _numbers(img.meta["bvals"]))
-            written.append(bval)
-            columns = list(zip(*img.meta["bvecs"]))
-            _write_text(bvec, "".join(_numbers(c) for c in columns))
-            written.append(bvec)
+        for ext in _COMPANIONS:
+            if ext in extensions:
+                os.replace(os.path.join(work, name + ext), base + ext)
+                placed.append(base + ext)
+            elif os.path.lexists(base + ext) and not os.path.isdir(base + ext):
+                os.unlink(base + ext)
+        os.replace(os.path.join(work, name + nifti), base + nifti)
     except BaseException:
-        for path in written:
+        for path in placed:
             try:
                 os.unlink(path)
             except OSError:
                 pass
         raise
-    return Output(nifti, json_path, bval, bvec, volume_name(volume), tuple(img.shape),
-                  tuple(volume.problems))
+
+
+def _write_volume(img, fields, volume, held, compress, sidecar, anonymize):
+    """Write one volume's files under the name `held` claims: first in the
+    claim's work folder, then moved into place (:func:`_place`).  On any
+    error nothing of the volume is left (the work folder goes with the
+    claim)."""
+    base = held.base
+    work = held.workspace()
+    name = os.path.basename(base)
+    extensions = [".nii.gz" if compress else ".nii"]
+    meta = dict(img.meta)
+    meta["nifti"] = _nifti_fields(img)
+    save(Image(img.array, img.affine, meta), os.path.join(work, name + extensions[0]))
+    if sidecar:
+        fields = dict(fields)
+        if anonymize:
+            fields = _drop_identifying(fields)
+        from .. import __version__
+        fields["ConversionSoftware"] = "medfast"
+        fields["ConversionSoftwareVersion"] = __version__
+        _write_text(os.path.join(work, name + ".json"),
+                    json.dumps(fields, indent="\t", allow_nan=False) + "\n")
+        extensions.append(".json")
+    if "bvals" in img.meta and "bvecs" in img.meta:
+        _write_text(os.path.join(work, name + ".bval"), _numbers(img.meta["bvals"]))
+        columns = list(zip(*img.meta["bvecs"]))
+        _write_text(os.path.join(work, name + ".bvec"), "".join(_numbers(c) for c in columns))
+        extensions += [".bval", ".bvec"]
+    _place(work, base, extensions)
+    path = {ext: base + ext for ext in extensions}
+    return Output(path[extensions[0]], path.get(".json"), path.get(".bval"), path.get(".bvec"),
+                  volume_name(volume), tuple(img.shape), tuple(volume.problems))
 
 
 def _readable(volume):
@@ -461,7 +537,8 @@ def _readable(volume):
             lost.append(Skipped(exc.path, exc.reason))
 
 
-def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=True):
+def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=True,
+            existing="skip"):
     """Convert every DICOM volume under a folder to NIfTI, as dcm2niix does.
 
     Parameters
@@ -476,17 +553,28 @@ def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=Tr
         in the pattern makes sub-folders (``'%n/%p_%s'``); ``/`` and other
         unsafe characters in header values never do (see :func:`sanitize`).
         Volumes split from one series get dcm2niix's suffixes (``_e2``,
-        ``_ph``, ``_fieldmaphz``...).  A name already taken (by an existing
-        file or another volume) gets ``a``, ``b``, ... appended.
+        ``_ph``, ``_fieldmaphz``...).  Volumes of one run that get the
+        same name get ``a``, ``b``, ... appended.
     compress : bool, optional
         ``.nii.gz`` (default) or ``.nii``.
     sidecar : bool, optional
         Write the BIDS JSON sidecar (``name.json``, see
         :func:`medfast.dicom.sidecar.bids_sidecar`).
     anonymize : bool, optional
-        Leave identifying fields out of the sidecar (patient name, ID, birth
-        date, sex, weight, UIDs, acquisition date...), as dcm2niix's
-        default ``-ba y`` does.  ``%n``/``%i`` in `pattern` still use them.
+        Leave identifying fields out of the sidecar
+        (:data:`medfast.dicom.sidecar.IDENTIFYING_FIELDS`: patient name, ID,
+        birth date, sex, weight, referring physician, accession number,
+        study ID, UIDs, acquisition date), as dcm2niix's default ``-ba y``
+        does.  ``%n``/``%i`` in `pattern` still use them (see Notes).
+    existing : {'skip', 'overwrite', 'suffix'}, optional
+        An output name already taken, as dcm2niix's ``-w 0|1|2``:
+        ``'skip'`` (default) keeps a complete output (NIfTI with its
+        sidecar and bval/bvec) and writes nothing for that volume (listed
+        in ``.kept``), so that running a conversion again completes it;
+        an incomplete one (left by an interrupted run) is replaced.
+        ``'overwrite'`` replaces it.  ``'suffix'`` never touches an
+        existing file: the volume gets the first of ``a``, ``b``, ...
+        whose name is free.
 
     Returns
     -------
@@ -505,16 +593,40 @@ def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=Tr
         If `src` does not exist.
     ValueError
         If `src` holds no DICOM volume (nothing is written, `dst` is not
-        created), if no volume could be converted, or if `pattern` is not
-        valid (absolute, ``..``, unknown placeholder).
+        created), if no volume could be converted (or was already), or if
+        `pattern` or `existing` is not valid.
 
     Notes
     -----
-    Each file is written atomically (a temporary file in the same folder,
-    renamed once complete).  A volume that fails (an error while writing)
-    leaves none of its files behind; the other volumes are still converted
-    and the failure is listed in ``.failed``.  Existing files are never
-    overwritten.
+    **Interruptions.**  A volume's files are written in a private work
+    folder next to its name (``.NAME.medfast-tmp``), then moved into place,
+    the NIfTI file last: killed at any moment, the conversion leaves each
+    volume complete or absent (a NIfTI file present always has its
+    companions; companions without their NIfTI file can be left, and are
+    replaced by the next run).  A volume that fails (an error while
+    writing) leaves none of its files behind; the other volumes are still
+    converted and the failure is listed in ``.failed``.  What a killed run
+    left (work folders, lock files) is removed by the next run writing to
+    the same folder.  No fsync: a power cut may still lose recent files.
+
+    **Concurrent runs** into one folder (other processes, other threads)
+    never write the same name: each name is claimed (an ``flock`` on
+    ``.NAME.medfast-lock``, dropped by the system when its process ends)
+    before it is written.  With ``'skip'`` and ``'overwrite'`` a run waits
+    while another one writes a name it needs; with ``'suffix'`` it takes
+    the next letter.  Each run lists exactly the files it wrote.
+
+    **Privacy.**  With ``anonymize=True`` no written file holds the
+    patient's name, ID, birth date or address, the referring physician or
+    the accession number (the NIfTI header holds no text from the DICOM
+    files; the sidecar leaves out :data:`.sidecar.IDENTIFYING_FIELDS`)
+    unless `pattern` asks for them: ``%n`` (name), ``%i`` (ID), and
+    ``%f``/``%b`` (folder and file names, which some exports build from
+    them).  Kept, as dcm2niix does: the institution's name, department
+    and address, the station name and device serial number (they identify
+    the scanner, not the patient), the time of day of the acquisition, and
+    free text as the scanner wrote it (descriptions, protocol name, image
+    comments).
 
     A file whose pixel data turn out unreadable (cut short, corrupt) is left
     out and listed in ``.skipped``; its volume is written without it, as if
@@ -530,6 +642,9 @@ def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=Tr
     []
     """
     check_pattern(pattern)  # a bad pattern fails before anything is read
+    if existing not in EXISTING:
+        raise ValueError(f"existing must be one of {', '.join(map(repr, EXISTING))}, "
+                         f"got {existing!r}")
     src = os.fspath(src)
     dst = os.fspath(dst)
     found, skipped = volumes(src)
@@ -545,19 +660,39 @@ def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=Tr
     os.makedirs(dst, exist_ok=True)
     created.extend(reversed(missing))
     root = os.path.realpath(dst)
-    outputs, failed, reserved = [], [], set()
+    extension = ".nii.gz" if compress else ".nii"
+    outputs, failed, kept, reserved, swept = [], [], [], set(), set()
     for volume in found:
         name = volume_name(volume)
         try:
-            img, fields, volume, lost = _readable(volume)
             *folders, stem = output_stem(volume, pattern, src)
             folder = _make_folders(root, folders, created)
-            base = _free_base(folder, stem, reserved)
-            if not _inside(os.path.dirname(base), root):
-                raise ValueError(f"{base} leads outside the output folder {root}")
-            reserved.add(base)
-            outputs.append(_write_volume(img, fields, volume, base, compress, sidecar,
-                                         anonymize))
+            if folder not in swept:  # what killed runs left here
+                sweep(folder)
+                swept.add(folder)
+            lost, base = [], None
+            if existing != "suffix":
+                # The name depends on this run's volumes only, not on the
+                # folder, so that a run repeated finds the names it wrote.
+                base = _next_name(folder, stem, reserved)
+                reserved.add(base)
+            if (existing == "skip" and os.path.isfile(base + extension)
+                    and _complete(base, extension, sidecar, diffusion_table(volume) is not None)):
+                kept.append(Kept(name, base + extension))  # the pixels are not even read
+            else:
+                img, fields, volume, lost = _readable(volume)
+                held = (claim(base, wait=True) if base is not None
+                        else _claim_free_name(folder, stem, reserved))
+                with held:
+                    if not _inside(os.path.dirname(held.base), root):
+                        raise ValueError(f"{held.base} leads outside the output folder {root}")
+                    reserved.add(held.base)
+                    diffusion = "bvals" in img.meta and "bvecs" in img.meta
+                    if existing == "skip" and _complete(held.base, extension, sidecar, diffusion):
+                        kept.append(Kept(name, held.base + extension))  # another run wrote it
+                    else:
+                        outputs.append(_write_volume(img, fields, volume, held, compress,
+                                                     sidecar, anonymize))
             reported = {s.path for s in skipped}
             skipped.extend(lost)
             skipped.extend(s for s in _dropped_files([volume]) if s.path not in reported)
@@ -566,9 +701,9 @@ def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=Tr
             if not isinstance(exc, (ValueError, OSError)):
                 reason = f"{type(exc).__name__}: {reason}"
             failed.append(Failure(name, reason))
-    if not outputs:
+    if not outputs and not kept:
         _remove_empty(created)
         raise ValueError(f"{src}: no volume could be converted ("
                          + "; ".join(str(f) for f in failed[:3])
                          + ("; ..." if len(failed) > 3 else "") + ")")
-    return ConvertResult(outputs, failed, skipped)
+    return ConvertResult(outputs, failed, skipped, kept)

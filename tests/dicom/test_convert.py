@@ -21,6 +21,7 @@ import pytest
 
 import medfast
 from medfast.dicom.sidecar import IDENTIFYING_FIELDS
+from medfast.io._atomic import atomic_write
 
 from dicom_synth import oblique_orientation, write_series
 
@@ -176,12 +177,13 @@ def test_bad_patterns(tmp_path, pattern, message):
 
 def test_collisions_get_letters_and_nothing_is_overwritten(tmp_path):
     # Two series with the same protocol and number (two sessions), and an
-    # existing file of that name in the output folder.
+    # existing file of that name in the output folder (existing='suffix',
+    # dcm2niix -w 2; the default 'skip' is tested in test_convert_safety).
     write_series(tmp_path / "in" / "a", prefix="a", seed=1)
     write_series(tmp_path / "in" / "b", prefix="b", seed=2)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "synthetic_7.json").write_text("keep me")
-    result = medfast.convert(tmp_path / "in", tmp_path / "out")
+    result = medfast.convert(tmp_path / "in", tmp_path / "out", existing="suffix")
     names = sorted(os.path.basename(p) for p in result)
     assert names == ["synthetic_7a.nii.gz", "synthetic_7b.nii.gz"]
     assert (tmp_path / "out" / "synthetic_7.json").read_text() == "keep me"
@@ -240,7 +242,7 @@ def test_failing_save_leaves_nothing_half_written(tmp_path, monkeypatch):
     def save(img, path):
         if "first" in os.path.basename(path):
             # Fail part-way through the atomic write of the first volume.
-            with convert_module.atomic_write(path) as f:
+            with atomic_write(path) as f:
                 f.write(b"partial data")
                 raise OSError("disk full (simulated)")
         return real_save(img, path)
