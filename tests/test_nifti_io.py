@@ -1,6 +1,7 @@
 """medfast.load / medfast.save: NIfTI and MGH round trips, nibabel interop,
 the stdlib gzip fallback, atomic writes and errors."""
 import gzip
+import io
 import os
 
 import nibabel as nib
@@ -246,6 +247,14 @@ def test_output_is_standard_gzip(tmp_path):
         assert f.read() == (tmp_path / "a.nii").read_bytes()
 
 
+def _gunzip(data, size=None):
+    """All of a gzip stream, through medfast's bounded reader."""
+    size = len(gzip.decompress(data)) if size is None else size
+    found = _gzip.read(io.BytesIO(data), size)
+    assert found.extra == 0 and found.garbage == 0
+    return bytes(found.data)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_blocked_gzip_members(tmp_path, monkeypatch, threads):
     """Files are written as several gzip members (MF subfield: compressed
@@ -257,36 +266,36 @@ def test_blocked_gzip_members(tmp_path, monkeypatch, threads):
     medfast.save(img, tmp_path / "a.nii.gz")
     medfast.save(img, tmp_path / "a.nii")
     data = (tmp_path / "a.nii.gz").read_bytes()
-    members = _gzip._members(data)
     expected = (tmp_path / "a.nii").read_bytes()
+    members = _gzip._blocked_prefix(io.BytesIO(data), len(expected))
     assert len(members) == -(-len(expected) // 5000)
     assert gzip.decompress(data) == expected                     # zlib: one stream
     assert np.array_equal(np.asanyarray(nib.load(tmp_path / "a.nii.gz").dataobj), img.array)
-    assert bytes(_gzip.decompress(data)) == expected
+    assert _gunzip(data) == expected
     calls = []
     real = _gzip._inflate_member
     monkeypatch.setattr(_gzip, "_inflate_member", lambda *a: calls.append(1) or real(*a))
     assert np.array_equal(medfast.load(tmp_path / "a.nii.gz").array, img.array)
     assert len(calls) == len(members)                            # the blocked path ran
     # A damaged member or trailer is an error, never wrong voxels.
-    start, end, _ = members[len(members) // 2]
-    for where in (start + (end - start) // 2, end, end + 5):      # data, CRC, size
+    start, length, _ = members[len(members) // 2]
+    end = start + length - 8
+    for where in (start + length // 2, end, end + 5):             # data, CRC, size
         bad = bytearray(data)
         bad[where] ^= 0x55
         with pytest.raises(_gzip.CorruptGzipError):
-            _gzip.decompress(bytes(bad))
+            _gunzip(bytes(bad), len(expected))
 
 
 def test_blocked_gzip_empty_and_foreign():
-    import io
     out = io.BytesIO()
     _gzip.write(out, [])
     assert gzip.decompress(out.getvalue()) == b""
-    assert len(_gzip.decompress(out.getvalue())) == 0
+    assert _gunzip(out.getvalue()) == b""
     # An ordinary gzip stream (no MF subfield) takes the one-stream path.
     plain = gzip.compress(b"abc" * 1000)
-    assert _gzip._members(plain) is None
-    assert bytes(_gzip.decompress(plain)) == b"abc" * 1000
+    assert _gzip._blocked_prefix(io.BytesIO(plain), 3000) == []
+    assert _gunzip(plain) == b"abc" * 1000
 
 
 def test_stdlib_fallback_identical(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""gzip streams, fast: ISA-L's igzip when installed, else the standard library.
+"""gzip streams, fast and bounded: ISA-L's igzip when installed, else the standard library.
 
 Whole-file reads and writes of NIfTI/MGH data are dominated by (de)compression;
 ``isal`` (PyPI package ``isal``) does both 2-4x faster than zlib and writes a
@@ -12,13 +12,19 @@ zlib's gzread, Python's gzip, nibabel and FSL read them as one stream), each
 member's header carrying its compressed size in an extra subfield ``MF``,
 as htslib's BGZF carries ``BC``.  Members are compressed, and such files
 decompressed, two at a time in threads (ISA-L releases the GIL); any other
-gzip file is decompressed in one call.
+gzip file is decompressed as one stream.
+
+Reading is bounded (:func:`read`): the caller says how many bytes it needs
+(a NIfTI header says it), and no more than that and :data:`TAIL_BYTES` is
+ever decompressed, so a small image followed by gigabytes of zeros (a gzip
+bomb) costs what the image costs.
 """
+import collections
 from concurrent.futures import ThreadPoolExecutor
 import gzip
-import io
 import os
 import struct
+from typing import NamedTuple, Optional
 import zlib
 
 import numpy as np
@@ -41,16 +47,47 @@ GZIP_MAGIC = b"\x1f\x8b"
 #: Uncompressed bytes per member of a blocked file (4 MiB: compression is as
 #: good as in one stream, and a 24 MB volume still splits into 6 members).
 MEMBER_BYTES = 4 * 2**20
+#: Decompressed bytes :func:`read` looks at past those asked for: enough to
+#: reach the end of an ordinary stream (and so check its CRC) when a little
+#: or nothing follows; a stream that goes on further is left there.
+TAIL_BYTES = 2**20
+#: Most bytes one byte of deflate data can decompress to (a 258-byte match
+#: in 2 bits): a header declaring more than this times the file size
+#: describes data the file cannot hold.
+MAX_RATIO = 1032
 # Member header: magic, deflate, FEXTRA, mtime 0, xfl 0, OS unknown (255),
 # XLEN 8, then the subfield 'MF', 4 bytes: the compressed size.
 _MEMBER_HEAD = struct.Struct("<4sIBBH2sHI")
 _MEMBER_FIXED = (b"\x1f\x8b\x08\x04", 0, 0, 255, 8, b"MF", 4)
-# What a corrupt or truncated stream raises, in either implementation.
-_STREAM_ERRORS = (OSError, EOFError, zlib.error, _isal_error, ValueError)
+# Compressed bytes read at a time, and most bytes decompressed by one call
+# (bounds the temporary bytes objects of the one-stream path).
+_READ_BYTES = 2**20
+_STEP_BYTES = 16 * 2**20
+# What a corrupt stream raises, in either implementation.
+_STREAM_ERRORS = (zlib.error, _isal_error)
 
 
 class CorruptGzipError(ValueError):
     """The gzip stream is damaged or truncated."""
+
+
+class Inflated(NamedTuple):
+    """What :func:`read` found.
+
+    Attributes
+    ----------
+    data : ndarray of uint8
+        The first bytes asked for, fewer when the stream is shorter;
+        writeable.
+    extra : int or None
+        Decompressed bytes found after `data` (0: the stream ends there), or
+        None when more than :data:`TAIL_BYTES` follow (not decompressed).
+    garbage : int
+        Bytes after the last gzip member that are not gzip (0: none).
+    """
+    data: np.ndarray
+    extra: Optional[int]
+    garbage: int
 
 
 def is_gzip(head):
@@ -58,105 +95,154 @@ def is_gzip(head):
     return bytes(head[:2]) == GZIP_MAGIC
 
 
-def _members(data):
-    """[(start, end, size)] of the deflate data of every member of a blocked
-    file (``MF`` subfields), or None when `data` is not one."""
-    out, pos, n = [], 0, len(data)
-    while pos < n:
-        if n - pos < _MEMBER_HEAD.size + 8:
-            return None
-        head = _MEMBER_HEAD.unpack_from(data, pos)
-        if (head[0], head[2:7]) != (_MEMBER_FIXED[0], _MEMBER_FIXED[2:]):
-            return None
-        start = pos + _MEMBER_HEAD.size
-        end = start + head[7]
-        if end + 8 > n:
-            return None
-        out.append((start, end, struct.unpack_from("<I", data, end + 4)[0]))
-        pos = end + 8
-    return out or None
+def _engine():
+    return isal_zlib if igzip is not None and isal_zlib is not None else zlib
 
 
-def _inflate_member(data, start, end, out, offset):
-    """Decompress one member (its header starts before `start`) straight
-    into out[offset:]; igzip's reader checks the CRC and size."""
-    size = struct.unpack_from("<I", data, end + 4)[0]
-    member = data[start - _MEMBER_HEAD.size:end + 8]
-    target = memoryview(out)[offset:offset + size]
-    with igzip.IGzipFile(fileobj=io.BytesIO(member), mode="rb") as reader:
-        filled = 0
-        while filled < size:
-            n = reader.readinto(target[filled:])
-            if not n:
-                break
-            filled += n
-        # Reading on to the end makes the reader check the trailer.
-        if filled != size or reader.read(1):
-            raise CorruptGzipError("corrupt gzip data (member size mismatch)")
+def _corrupt(error):
+    return CorruptGzipError(f"corrupt or truncated gzip data ({error})")
 
 
-def _decompress_blocked(data, members):
-    offsets = np.cumsum([0] + [size for _, _, size in members])
-    out = np.empty(int(offsets[-1]), np.uint8)
-    view = memoryview(data).cast("B")
-    jobs = [(view, start, end, out, int(offset))
-            for (start, end, _), offset in zip(members, offsets)]
+def _blocked_prefix(fileobj, size):
+    """[(offset, length, size)] of the leading members of a blocked file that
+    lie wholly within its first `size` decompressed bytes, from the member
+    headers and trailers alone (their sizes are checked on inflation)."""
+    members, pos, total = [], 0, 0
+    while True:
+        fileobj.seek(pos)
+        head = fileobj.read(_MEMBER_HEAD.size)
+        if len(head) < _MEMBER_HEAD.size:
+            return members
+        fields = _MEMBER_HEAD.unpack(head)
+        if (fields[0], fields[2:7]) != (_MEMBER_FIXED[0], _MEMBER_FIXED[2:]):
+            return members
+        end = pos + _MEMBER_HEAD.size + fields[7] + 8
+        fileobj.seek(end - 4)
+        trailer = fileobj.read(4)
+        if len(trailer) < 4:
+            return members
+        usize = int.from_bytes(trailer, "little")
+        # Members medfast writes are never empty (but for an empty file)
+        # nor much larger compressed than raw: any other is left to the
+        # one-stream path, which reads it in bounded pieces.
+        if not usize or total + usize > size or fields[7] > usize + usize // 8 + 1024:
+            return members
+        members.append((pos, end - pos, usize))
+        total += usize
+        pos = end
+
+
+def _inflate_member(member, out, offset, size):
+    """Decompress one whole member (header to trailer) into
+    out[offset:offset + size]; its CRC and size are checked."""
+    inflater = _engine().decompressobj(wbits=31)
     try:
-        if THREADS > 1 and len(jobs) > 1:
-            with ThreadPoolExecutor(THREADS) as pool:
-                list(pool.map(lambda job: _inflate_member(*job), jobs))
-        else:
-            for job in jobs:
-                _inflate_member(*job)
+        data = inflater.decompress(member, size + 1)
     except _STREAM_ERRORS as error:
-        raise CorruptGzipError(f"corrupt or truncated gzip data ({error})") from None
-    return out
+        raise _corrupt(error) from None
+    if len(data) != size or not inflater.eof or inflater.unused_data:
+        raise CorruptGzipError("corrupt or truncated gzip data (member size mismatch)")
+    out[offset:offset + size] = np.frombuffer(data, np.uint8)
 
 
-def decompress(data):
-    """Decompress a whole gzip file (all members) into a writeable buffer.
+def _inflate_blocked(fileobj, members, out):
+    """Inflate `members` into the start of `out`, THREADS at a time;
+    returns the bytes filled."""
+    offset = 0
+    if THREADS == 1 or len(members) < 2:
+        for start, length, size in members:
+            fileobj.seek(start)
+            _inflate_member(fileobj.read(length), out, offset, size)
+            offset += size
+        return offset
+    with ThreadPoolExecutor(THREADS) as pool:
+        # Bounded look-ahead: at most 2 * THREADS compressed members in memory.
+        running = collections.deque()
+        for start, length, size in members:
+            if len(running) == 2 * THREADS:
+                running.popleft().result()
+            fileobj.seek(start)
+            running.append(pool.submit(_inflate_member, fileobj.read(length), out,
+                                       offset, size))
+            offset += size
+        for job in running:
+            job.result()
+    return offset
+
+
+def _stream(fileobj, pos, out, filled, tail):
+    """Inflate the gzip members from byte `pos` of `fileobj` into
+    out[filled:], then up to `tail` bytes more, counted and dropped.
+    Returns (filled, extra, garbage) as :class:`Inflated` means them."""
+    engine, view = _engine(), memoryview(out)
+    extra = 0
+    fileobj.seek(pos)
+    pending = fileobj.read(_READ_BYTES)
+    while True:  # one gzip member per pass
+        if len(pending) < 2:
+            pending += fileobj.read(_READ_BYTES)
+        if not pending:
+            return filled, extra, 0
+        if not is_gzip(pending):
+            at = fileobj.tell() - len(pending)
+            return filled, extra, fileobj.seek(0, os.SEEK_END) - at
+        inflater = engine.decompressobj(wbits=31)
+        while not inflater.eof:
+            if not pending:
+                pending = fileobj.read(_READ_BYTES)
+                if not pending:
+                    raise _corrupt("the file ends inside a gzip member")
+            # One byte past the tail says that more follows.
+            want = len(out) - filled if filled < len(out) else tail + 1 - extra
+            if not want:
+                return filled, None, 0
+            try:
+                data = inflater.decompress(pending, min(want, _STEP_BYTES))
+            except _STREAM_ERRORS as error:
+                raise _corrupt(error) from None
+            pending = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
+            into = min(len(data), len(out) - filled)
+            view[filled:filled + into] = data[:into]
+            filled += into
+            extra += len(data) - into
+        if extra > tail:
+            return filled, None, 0
+
+
+def read(fileobj, size, tail=TAIL_BYTES):
+    """Decompress the first `size` bytes of a gzip file, and look past them.
+
+    Never decompresses more than ``size + tail + 1`` bytes, nor holds more
+    than a few MiB of compressed data at a time.  Blocked files (see the
+    module docstring) are inflated member by member in threads; any other
+    gzip file, and the member a blocked one ends in, as one stream.
 
     Parameters
     ----------
-    data : bytes-like
-        The compressed file.
+    fileobj : binary file
+        Open at any position, seekable.
+    size : int
+        Decompressed bytes wanted.
+    tail : int
+        Decompressed bytes to inflate past `size` to see what follows (they
+        are counted, not kept).
 
     Returns
     -------
-    ndarray of uint8
-        The uncompressed bytes, writeable (arrays built on it are writeable,
-        as nibabel's are), filled in place: no copy after decompression.
+    Inflated
 
     Raises
     ------
     CorruptGzipError
-        If the stream is damaged, truncated or fails its CRC check.
+        If the stream is damaged, ends inside a member, or fails a CRC
+        check in what was decompressed.
     """
-    if igzip is not None and isal_zlib is not None:
-        members = _members(data)
-        if members is not None:  # a blocked file: members in parallel
-            return _decompress_blocked(data, members)
-    opener = igzip.IGzipFile if igzip is not None else gzip.GzipFile
-    # The trailer's ISIZE is the size modulo 2**32 of the last member: a hint
-    # to allocate once; the loop below copes when it is not the whole size.
-    hint = int.from_bytes(bytes(data[-4:]), "little") if len(data) >= 18 else 0
-    out = np.empty(max(hint, 1), np.uint8)
-    try:
-        with opener(fileobj=io.BytesIO(data), mode="rb") as stream:
-            filled = 0
-            view = memoryview(out)
-            while filled < len(out):
-                n = stream.readinto(view[filled:])
-                if not n:
-                    break
-                filled += n
-            rest = stream.read() if filled == len(out) else b""
-    except _STREAM_ERRORS as error:
-        raise CorruptGzipError(f"corrupt or truncated gzip data ({error})") from None
-    if rest:  # larger than the hint (> 4 GiB, or several members)
-        out = np.concatenate([out, np.frombuffer(rest, np.uint8)])
-        filled = len(out)
-    return out[:filled]
+    out = np.empty(size, np.uint8)
+    members = _blocked_prefix(fileobj, size) if _engine() is isal_zlib else []
+    filled = _inflate_blocked(fileobj, members, out)
+    pos = members[-1][0] + members[-1][1] if members else 0
+    filled, extra, garbage = _stream(fileobj, pos, out, filled, tail)
+    return Inflated(out[:filled], extra, garbage)
 
 
 def _deflate_member(chunk):

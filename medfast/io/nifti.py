@@ -1,12 +1,16 @@
 """NIfTI (``.nii``, ``.nii.gz``) and MGH (``.mgh``, ``.mgz``) files <-> :class:`Image`.
 
-nibabel does all the header logic (parsing, validation, qform/sform
-arithmetic, extensions); medfast does the bytes: a ``.nii.gz`` is read in one
-call and decompressed (ISA-L's igzip when installed, member by member in two
-threads for the blocked files medfast writes, see :mod:`medfast.io._gzip`)
-into a buffer that the returned array is a view of, and written as header
-bytes + data bytes through blocked gzip, to a temporary file that replaces
-the target only once complete.
+nibabel does the header logic (parsing, qform/sform arithmetic, its
+checks); medfast does the bytes: a ``.nii.gz`` is decompressed (ISA-L's igzip
+when installed, member by member in two threads for the blocked files medfast
+writes, see :mod:`medfast.io._gzip`) into a buffer that the returned array is
+a view of, and written as header bytes + data bytes through blocked gzip, to
+a temporary file that replaces the target only once complete.
+
+Files are untrusted (:mod:`medfast.io._nifti_header`): the header is checked
+before anything is allocated or mapped, and decompression stops at the bytes
+it declares (plus 1 MiB to see what follows), so a gzip bomb costs what its
+image costs; data after the image are ignored with a warning.
 
 What ``meta`` holds after :func:`load` of a NIfTI file (plain Python values,
 so the dict can be copied, compared, pickled or dumped to JSON but for the
@@ -23,11 +27,13 @@ and qform are both set from ``img.affine`` with the codes in ``meta``.
 import io
 import math
 import os
+import warnings
 
 import numpy as np
 
+from .._memory import check_allocation
 from ..image import Image
-from . import _gzip
+from . import _gzip, _nifti_header
 from ._atomic import atomic_write
 from ._paths import existing_path
 
@@ -123,9 +129,9 @@ def load(path):
         when the header has no scaling (``scl_slope`` 0/NaN/1 and
         ``scl_inter`` 0/NaN) the voxels keep their on-disk dtype (int16
         stays int16); otherwise they are scaled, ``raw * slope + inter``,
-        as float64.  For ``.nii`` files the array is a copy-on-write memory
-        map (nothing is read until used); for ``.nii.gz`` it is a writeable
-        view of the decompressed buffer (no copy).  The array is indexed
+        as float64.  For uncompressed files the array is a copy-on-write
+        memory map (nothing is read until used); for ``.nii.gz`` it is a
+        writeable view of the decompressed buffer (no copy).  The array is indexed
         ``(i, j, k[, t])``: a 2-D file gets a third axis of length 1, and
         trailing axes of length 1 beyond the fourth are dropped.  Colour
         files (NIfTI RGB24, datatype 128, as dcm2niix writes colour DICOM)
@@ -143,10 +149,23 @@ def load(path):
         If `path` does not exist.
     ValueError
         If `path` is a folder or a DICOM file (not supported yet), has an
-        unsupported extension, or is corrupt or truncated (the message names
-        the file and what is wrong).
+        unsupported extension, or is corrupt or truncated, or its header
+        declares no readable image (the message names the file and what is
+        wrong).
+    MemoryError
+        If the image the header declares cannot fit in the memory available
+        (refused before anything is allocated).
     TypeError
         If the voxel type cannot be held by an :class:`Image` (e.g. RGBA).
+
+    Warns
+    -----
+    UserWarning
+        For data after the image the header declares (ignored, as nibabel
+        ignores them; of a gzip stream, no more than 1 MiB past the image is
+        ever decompressed), and for each header problem nibabel reports
+        (e.g. an unknown qform code, set to 0): one warning each, naming
+        the file.
 
     Examples
     --------
@@ -158,67 +177,96 @@ def load(path):
     path = existing_path(path)
     if os.path.isdir(path):
         raise ValueError(f"{path}: is a folder; {_DICOM_HINT}")
-    fmt, gz = _format(path)
+    fmt, _ = _format(path)
     if fmt is None:
         raise _unsupported(path, "load")
     with open(path, "rb") as f:
-        head = f.read(2)
-    gz = _gzip.is_gzip(head)
-    if fmt == "nifti" and not gz and not path.lower().endswith(".gz"):
-        return _load_nii(path)  # memory-mapped
-    buffer = np.fromfile(path, np.uint8)
-    if gz:
-        try:
-            buffer = _gzip.decompress(buffer)
-        except _gzip.CorruptGzipError as error:
-            raise ValueError(f"{path}: {error}") from None
-    if fmt == "nifti":
-        return _nifti_from_buffer(buffer, path)
-    return _mgh_from_buffer(buffer, path)
+        gz = _gzip.is_gzip(f.read(2))
+        f.seek(0)
+        if fmt == "mgh":
+            return _load_mgh(f, path, gz)
+        if gz:
+            return _load_nii_gz(f, path)
+        return _load_nii(f, path)  # memory-mapped
 
 
-def _header_class(buffer, path):
-    from nibabel import Nifti1Header, Nifti2Header
-
-    if len(buffer) < 348:
-        raise ValueError(f"{path}: not a NIfTI file ({len(buffer)} bytes; a NIfTI "
-                         f"header alone is 348)")
-    sizes = {int.from_bytes(bytes(buffer[:4]), order) for order in ("little", "big")}
-    if 348 in sizes:
-        return Nifti1Header
-    if 540 in sizes:
-        return Nifti2Header
-    raise ValueError(f"{path}: not a NIfTI-1 or NIfTI-2 file (header size field "
-                     f"{min(sizes)}, expected 348 or 540)")
-
-
-def _parse_header(klass, buffer, path, fixed_only=False):
-    """nibabel's header (with its extensions) from the start of `buffer`."""
-    from nibabel.spatialimages import HeaderDataError
-
+def _inflate(f, path, size, tail=_gzip.TAIL_BYTES):
     try:
-        # The fixed part first, for the data offset; then again with the
-        # extensions, which lie between the fixed part and the data.
-        size = klass.template_dtype.itemsize
-        # (a zero extension flag: the extensions may not be in `buffer` yet)
-        fixed = klass.from_fileobj(io.BytesIO(bytes(buffer[:size]) + b"\0" * 4))
-        if fixed_only:
-            return fixed
-        end = max(int(fixed.get_data_offset()), size + 4)
-        header = klass.from_fileobj(io.BytesIO(bytes(buffer[:end])))
-    except (HeaderDataError, ValueError, EOFError, OSError) as error:
-        raise ValueError(f"{path}: invalid NIfTI header ({error})") from None
-    if header["magic"] not in (b"n+1", b"n+2"):
-        raise ValueError(f"{path}: not a single-file NIfTI (magic {header['magic']!r}); "
-                         f"a .hdr/.img pair is not supported")
-    return header
+        return _gzip.read(f, size, tail)
+    except _gzip.CorruptGzipError as error:
+        raise ValueError(f"{path}: {error}") from None
 
 
-def _scaled(raw, header):
+def _reserve(f, path, nbytes, shape, dtype):
+    """Refuse, before allocating, a gzip file's image that its compressed
+    size cannot hold or the memory available cannot fit."""
+    size = os.fstat(f.fileno()).st_size
+    if nbytes > size * _gzip.MAX_RATIO:
+        raise ValueError(f"{path}: truncated: the header describes {nbytes} bytes "
+                         f"(shape {shape}, {dtype}), more than {size} bytes of gzip "
+                         f"data can hold")
+    check_allocation(shape, dtype, what=path)
+
+
+def _truncated(path, layout, holds):
+    return ValueError(f"{path}: truncated: the header describes {layout.nbytes} bytes "
+                      f"(shape {layout.shape}, {layout.dtype}), {holds}")
+
+
+def _load_nii_gz(f, path):
+    layout = _nifti_header.layout(_inflate(f, path, _nifti_header.HEAD_BYTES, 0).data, path)
+    _reserve(f, path, layout.nbytes, layout.shape, layout.dtype)
+    found = _inflate(f, path, layout.nbytes)
+    if len(found.data) < layout.nbytes:
+        rest = f"; then {found.garbage} bytes that are not gzip" if found.garbage else ""
+        raise _truncated(path, layout, f"the gzip data hold {len(found.data)}{rest}")
+    header, extensions = _nifti_header.parse(layout, found.data[:layout.offset], path)
+    if found.extra is None:
+        _warn_after(path, layout, f"more than {_gzip.TAIL_BYTES} bytes, not decompressed")
+    elif found.extra:
+        _warn_after(path, layout, f"{found.extra} bytes")
+    if found.garbage:
+        warnings.warn(f"{path}: {found.garbage} bytes after the end of the gzip data; "
+                      f"ignored")
+    # A view of the decompressed bytes: NIfTI voxels are in Fortran order.
+    raw = np.ndarray(layout.shape, layout.dtype, buffer=found.data, offset=layout.offset,
+                     order="F")
+    return _nifti_image(raw, header, extensions, path)
+
+
+def _load_nii(f, path):
+    layout = _nifti_header.layout(f.read(_nifti_header.HEAD_BYTES), path)
+    size = os.fstat(f.fileno()).st_size
+    if size < layout.nbytes:
+        raise _truncated(path, layout, f"the file holds {size}")
+    f.seek(0)
+    header, extensions = _nifti_header.parse(layout, f.read(layout.offset), path)
+    if size > layout.nbytes:
+        _warn_after(path, layout, f"{size - layout.nbytes} bytes")
+    # What nibabel.load does: a copy-on-write memory map.
+    raw = np.memmap(path, layout.dtype, "c", layout.offset, layout.shape, order="F")
+    return _nifti_image(raw, header, extensions, path)
+
+
+def _warn_after(path, layout, what):
+    # nibabel reads what the header declares and ignores the rest, silently.
+    warnings.warn(f"{path}: data after the {layout.nbytes} bytes the header declares "
+                  f"({what}); ignored")
+
+
+def _nifti_image(raw, header, extensions, path):
+    slope, inter = _nifti_header.scaling(header, path)
+    affine = _nifti_header.best_affine(header, path)
+    if slope is not None or inter is not None:
+        check_allocation(raw.shape, np.float64, what=path)
+    return _as_image(_scaled(raw, slope, inter), affine,
+                     _nifti_meta(header, slope, inter, extensions), path)
+
+
+def _scaled(raw, slope, inter):
     """The data as ``np.asanyarray(nibabel_img.dataobj)`` gives it (same code)."""
     from nibabel.volumeutils import apply_read_scaling
 
-    slope, inter = header.get_slope_inter()
     slope = np.asanyarray(1.0 if slope is None else slope)
     inter = np.asanyarray(0.0 if inter is None else inter)
     return apply_read_scaling(raw, slope, inter)  # `raw` itself when 1 and 0
@@ -234,45 +282,8 @@ def _as_image(array, affine, meta, path):
     try:
         return Image(array, affine, meta)
     except (TypeError, ValueError) as error:
-        raise type(error)(f"{path}: {error}") from None
-
-
-def _nifti_from_buffer(buffer, path):
-    header = _parse_header(_header_class(buffer, path), buffer, path)
-    shape = header.get_data_shape()
-    dtype = header.get_data_dtype()
-    offset = int(header.get_data_offset())
-    needed = offset + math.prod(shape) * dtype.itemsize
-    if len(buffer) < needed:
-        raise ValueError(f"{path}: truncated: the header describes {needed} bytes "
-                         f"(shape {shape}, {dtype}), the data hold {len(buffer)}")
-    # A view of the decompressed bytes: NIfTI voxels are in Fortran order.
-    raw = np.ndarray(shape, dtype, buffer=buffer, offset=offset, order="F")
-    return _as_image(_scaled(raw, header), header.get_best_affine(),
-                     _nifti_meta(header), path)
-
-
-def _load_nii(path):
-    from nibabel.arrayproxy import ArrayProxy
-
-    with open(path, "rb") as f:
-        head = f.read(548)
-        klass = _header_class(head, path)
-        offset = int(_parse_header(klass, head, path, fixed_only=True).get_data_offset())
-        if offset > len(head):  # extensions follow the fixed part
-            head += f.read(offset - len(head))
-    header = _parse_header(klass, head, path)
-    size = os.path.getsize(path)
-    needed = (int(header.get_data_offset())
-              + math.prod(header.get_data_shape()) * header.get_data_dtype().itemsize)
-    if size < needed:
-        raise ValueError(f"{path}: truncated: the header describes {needed} bytes "
-                         f"(shape {header.get_data_shape()}, {header.get_data_dtype()}), "
-                         f"the file holds {size}")
-    # What nibabel.load does: a copy-on-write memory map, scaled if need be.
-    # (Not img.header afterwards: nibabel moves the scaling into the proxy.)
-    array = np.asanyarray(ArrayProxy(path, header, mmap="c"))
-    return _as_image(array, header.get_best_affine(), _nifti_meta(header), path)
+        # One line (Image prints a bad affine as a matrix).
+        raise type(error)(f"{path}: {' '.join(str(error).split())}") from None
 
 
 def _text(value):
@@ -280,10 +291,9 @@ def _text(value):
     return bytes(value).split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
 
-def _nifti_meta(header):
+def _nifti_meta(header, slope, inter, extensions):
     from nibabel import Nifti2Header
 
-    slope, inter = header.get_slope_inter()
     if (slope, inter) == (1.0, 0.0):
         slope = inter = None  # same meaning: no scaling
     nifti = {
@@ -296,8 +306,7 @@ def _nifti_meta(header):
         "quatern": tuple(float(header[f"quatern_{c}"]) for c in "bcd"),
         "qoffset": tuple(float(header[f"qoffset_{c}"]) for c in "xyz"),
         "srow": [[float(v) for v in header[f"srow_{c}"]] for c in "xyz"],
-        "extensions": [(int(ext.get_code()), bytes(ext.get_content()))
-                       for ext in header.extensions],
+        "extensions": extensions,
     }
     for key in _NUMBER_FIELDS:
         value = header[key].item()
@@ -306,6 +315,40 @@ def _nifti_meta(header):
         nifti[key] = _text(header[key])
     return {"qform_code": int(header["qform_code"]),
             "sform_code": int(header["sform_code"]), "nifti": nifti}
+
+
+def _load_mgh(f, path, gz):
+    from nibabel.freesurfer import mghformat as mgh
+
+    head = _inflate(f, path, mgh.DATA_OFFSET, 0).data if gz else f.read(mgh.DATA_OFFSET)
+    if len(head) < mgh.header_dtype.itemsize:
+        raise ValueError(f"{path}: not an MGH file ({len(head)} bytes; an MGH header "
+                         f"alone is {mgh.header_dtype.itemsize})")
+    fields = np.frombuffer(head, mgh.header_dtype, 1)[0]
+    shape, code = tuple(int(n) for n in fields["dims"]), int(fields["type"])
+    if min(shape) < 1:
+        raise ValueError(f"{path}: invalid MGH header (dimensions {shape})")
+    if code not in mgh.data_type_codes.value_set("code"):
+        raise ValueError(f"{path}: invalid MGH header (unknown data type {code})")
+    dtype = mgh.data_type_codes.numpy_dtype[code].newbyteorder(">")
+    # The header, the voxels, then the footer that holds TR, flip angle, TE
+    # and TI (FreeSurfer's tags may follow: nibabel does not read them).
+    end = mgh.DATA_OFFSET + math.prod(shape) * dtype.itemsize
+    size = end + mgh.footer_dtype.itemsize
+    f.seek(0)
+    if gz:
+        _reserve(f, path, size, shape, dtype)
+        buffer = _inflate(f, path, size, 0).data
+        held = len(buffer)
+    else:
+        held = os.fstat(f.fileno()).st_size
+    if held < end:
+        raise ValueError(f"{path}: truncated: the header describes {end} bytes (shape "
+                         f"{shape}, {dtype}), the data hold {held}")
+    if not gz:
+        check_allocation(shape, dtype, what=path)
+        buffer = np.fromfile(f, np.uint8, size)
+    return _mgh_from_buffer(buffer, path)
 
 
 def _mgh_from_buffer(buffer, path):
