@@ -13,6 +13,7 @@ of files costs a few small records, not thousands of parsed data sets.
 """
 from functools import lru_cache
 import importlib.util
+import math
 import os
 import struct
 import zlib
@@ -21,7 +22,8 @@ import numpy as np
 
 from .. import _dicomwalk
 
-__all__ = ["NotDicomError", "Header", "HeaderFile", "read_header", "read_heads", "tag_of"]
+__all__ = ["NotDicomError", "Header", "HeaderFile", "read_header", "read_heads", "tag_of",
+           "unpacked"]
 
 _MISSING, _SEQUENCE, _NON_ASCII = _dicomwalk.IS_MISSING, _dicomwalk.IS_SEQUENCE, _dicomwalk.NON_ASCII
 
@@ -160,17 +162,22 @@ class HeaderFile:
         The file is gzipped (``.dcm.gz``).
     size : int or None
         The file's size in bytes (None when gzipped).
+    capacity : int or None
+        The most bytes the file can hold once inflated: its size, times
+        :data:`DEFLATE_RATIO` per layer of deflate (gzip, deflated data set).
     top : Header
         The data set's top level.
     """
 
     __slots__ = ("path", "table", "little", "implicit", "transfer_syntax", "pixel_tag",
-                 "pixel_offset", "pixel_length", "gz", "charset", "top", "size", "_array")
+                 "pixel_offset", "pixel_length", "gz", "charset", "top", "size", "capacity",
+                 "_array")
 
     def __init__(self, path, table, little, implicit, syntax, pixel_row, direct, gz,
-                 size=None):
+                 size=None, capacity=None):
         self.path = path
         self.size = size
+        self.capacity = capacity
         self.table = table
         self.little = little
         self.implicit = implicit
@@ -463,24 +470,87 @@ def _looks_like_dicom(head):
     return little or big
 
 
+# The most a deflate stream (gzip, a deflated data set) can inflate to per
+# compressed byte: 258 bytes per match coded in 2 bits, at best.
+DEFLATE_RATIO = 1032
+_CHUNK = 1 << 20              # compressed bytes handed to zlib at a time
+
+
+def _file_reader(path, offset):
+    """read(n): the next `n` bytes of a file from `offset` on (b"" at its
+    end), one short read each."""
+    def read(n):
+        nonlocal offset
+        data, _ = _dicomwalk.read_file(path, offset, n)
+        offset += len(data)
+        return data
+    return read
+
+
+def _after(first, read):
+    """read(n) giving the bytes `first`, then what `read` gives."""
+    def chained(n):
+        nonlocal first
+        if first:
+            out, first = first, b""
+            return out
+        return read(n)
+    return chained
+
+
+class _Inflater:
+    """A deflate stream (gzip members, or a raw stream) inflated as far as
+    asked and never further: memory follows what the reader asks for, not
+    what the stream holds (1 MB of deflated zeros is 1 GiB)."""
+
+    def __init__(self, gzipped, read):
+        self._wbits = 16 + zlib.MAX_WBITS if gzipped else -zlib.MAX_WBITS
+        self._zlib = zlib.decompressobj(self._wbits)
+        self._read = read
+        self._input = b""
+        self.done = False   # nothing more to inflate
+        self.cut = False    # ... because the compressed bytes end too soon
+
+    def read(self, n):
+        """Up to `n` more inflated bytes, fewer only at the stream's end.
+
+        Raises zlib.error (corrupt stream) or OSError (unreadable file)."""
+        out = []
+        while n > 0 and not self.done:
+            data = self._zlib.unconsumed_tail or self._input or self._read(_CHUNK)
+            self._input = b""
+            if not data:
+                self.done = self.cut = True
+                break
+            chunk = self._zlib.decompress(data, n)
+            out.append(chunk)
+            n -= len(chunk)
+            if self._zlib.eof:
+                rest = self._zlib.unused_data
+                if self._wbits > 0 and rest[:2] == b"\x1f\x8b":  # another gzip member
+                    self._zlib, self._input = zlib.decompressobj(self._wbits), rest
+                else:
+                    self.done = True
+        return b"".join(out)
+
+
 class _Source:
     """The bytes of a file, read (or inflated) as far as needed; `head`,
-    the file's start and size when already read (:func:`read_heads`)."""
+    the file's start and size when already read (:func:`read_heads`).
+    `size` is the file's size (compressed, when gzipped)."""
 
     def __init__(self, path, head=None):
         self.path = path
         self.gz = path.lower().endswith(".gz")
-        self.size = None
-        self._inflate = None
-        self._raw = None
+        self.deflated = False
+        self._inflater = None
         try:
             if head is not None and not self.gz:
                 self.data, self.size = head
                 self.complete = len(self.data) >= self.size
             elif self.gz:
-                with open(path, "rb") as f:
-                    self._raw = f.read()
-                self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self.size = os.path.getsize(path)
+                self._inflater = _Inflater(True, _file_reader(path, 0))
                 self.data = b""
                 self.complete = False
                 self.extend(_FIRST_READ)
@@ -491,22 +561,43 @@ class _Source:
             raise NotDicomError(f"cannot read ({getattr(exc, 'strerror', None) or exc})") \
                 from None
 
-    def extend(self, size):
-        """Make `data` at least `size` bytes long where the file allows."""
+    @property
+    def cut(self):
+        """Whether the inflated bytes ended before their stream's end."""
+        return self._inflater is not None and self._inflater.cut
+
+    @property
+    def capacity(self):
+        """The most bytes the file can hold once inflated."""
+        return self.size * DEFLATE_RATIO ** (self.gz + self.deflated)
+
+    def inflate_from(self, pos):
+        """The bytes from `pos` on are one raw deflate stream (a Deflated
+        Explicit VR Little Endian data set): from now on `data` holds them
+        inflated, as far as the walk needs."""
+        rest, self.data = self.data[pos:], self.data[:pos]
+        below = (self._inflater.read if self._inflater is not None
+                 else _file_reader(self.path, pos + len(rest)))
+        self._inflater = _Inflater(False, _after(rest, below))
+        self.complete, self.deflated = False, True
+        self.extend(pos + _FIRST_READ)
+
+    def extend(self, size, limit=_MAX_HEADER):
+        """Make `data` at least `size` bytes long where the file allows;
+        more than `limit` bytes is refused."""
         if self.complete or len(self.data) >= size:
             return
-        if size > _MAX_HEADER:
-            raise NotDicomError(f"header larger than {_MAX_HEADER >> 20} MiB")
-        if self.gz:
+        if size > limit:
+            raise NotDicomError(f"header larger than {limit >> 20} MiB")
+        if self._inflater is not None:
             try:
-                more = self._inflate.decompress(self._inflate.unconsumed_tail or self._raw,
-                                                size - len(self.data))
+                self.data += self._inflater.read(size - len(self.data))
             except zlib.error as exc:
-                raise NotDicomError(f"not a readable gzip file ({exc})") from None
-            self._raw = b""
-            self.data += more
-            if not more or self._inflate.eof:
-                self.complete = True
+                what = "deflated data set" if self.deflated else "gzip file"
+                raise NotDicomError(f"not a readable {what} ({exc})") from None
+            except OSError as exc:
+                raise NotDicomError(f"cannot read ({exc})") from None
+            self.complete = self._inflater.done
         else:
             try:
                 self.data, self.size = _dicomwalk.read_file(self.path, 0, size)
@@ -546,6 +637,62 @@ def read_heads(paths):
     return _dicomwalk.read_heads(list(paths), _FIRST_READ)
 
 
+def _open(path, head=None):
+    """A file's source, where its data set starts and its transfer syntax
+    (None when it has no file meta): a deflated data set is inflated from
+    there on, as far as it is read."""
+    source = _Source(path, head)
+    data = source.data
+    if not _looks_like_dicom(data[:132]):
+        raise NotDicomError("not a DICOM file (no 'DICM' marker)")
+    pos = 132 if data[128:132] == b"DICM" else 0
+    syntax = None
+    if len(data) >= pos + 2 and data[pos] == 2 and data[pos + 1] == 0:
+        status, pos, meta = _walk(source, pos, False, True, meta=True)
+        if status < 0:
+            raise NotDicomError(f"unreadable file meta information "
+                                f"({_dicomwalk.STATUS[status]})")
+        rows = [r for r in meta.children(-1) if meta.row(r)[0] == 0x00020010]
+        if len(rows) > 1:
+            raise NotDicomError("unreadable file meta information (two transfer syntaxes)")
+        if rows:
+            syntax = meta.value(rows[0]).decode("ascii", "replace").strip(" \0")
+    if syntax == DEFLATED_LE:
+        source.inflate_from(pos)
+    return source, pos, syntax
+
+
+def unpacked(path, limit):
+    """A gzipped file or a deflated data set, as pydicom reads a plain file.
+
+    Parameters
+    ----------
+    path : str
+        A ``.dcm.gz`` file, or a file of transfer syntax Deflated Explicit
+        VR Little Endian (or both).
+    limit : int
+        The most bytes inflated and returned: nothing beyond is inflated.
+
+    Returns
+    -------
+    bytes
+        The file's start with the gzip layer removed and the data set
+        inflated (its preamble and file meta as they are).
+
+    Raises
+    ------
+    NotDicomError
+        When the file cannot be read or inflated, or its stream ends before
+        `limit` bytes without its end marker (cut short).
+    """
+    source = _open(path)[0]
+    source.extend(limit, limit=math.inf)
+    if len(source.data) < limit and source.cut:
+        what = "deflated data set" if source.deflated else "gzip stream"
+        raise NotDicomError(f"the {what} is cut short (truncated)")
+    return source.data[:limit]
+
+
 def read_header(path, head=None):
     """Read a DICOM file's header, stopping before the pixel data.
 
@@ -566,32 +713,10 @@ def read_header(path, head=None):
         When the file is not DICOM, is cut inside its header or cannot be
         read; the message says which.
     """
-    source = _Source(path, head)
-    data = source.data
-    if not _looks_like_dicom(data[:132]):
-        raise NotDicomError("not a DICOM file (no 'DICM' marker)")
-    pos = 132 if data[128:132] == b"DICM" else 0
-    syntax = None
-    if len(data) >= pos + 2 and data[pos] == 2 and data[pos + 1] == 0:
-        status, pos, meta = _walk(source, pos, False, True, meta=True)
-        if status < 0:
-            raise NotDicomError(f"unreadable file meta information "
-                                f"({_dicomwalk.STATUS[status]})")
-        data = source.data
-        rows = [r for r in meta.children(-1) if meta.row(r)[0] == 0x00020010]
-        if len(rows) > 1:
-            raise NotDicomError("unreadable file meta information (two transfer syntaxes)")
-        if rows:
-            syntax = meta.value(rows[0]).decode("ascii", "replace").strip(" \0")
+    source, pos, syntax = _open(path, head)
     direct = not source.gz
     if syntax == DEFLATED_LE:
-        source.extend(_MAX_HEADER)  # the rest is one deflate stream
-        try:
-            inflated = zlib.decompressobj(-zlib.MAX_WBITS).decompress(source.data[pos:])
-        except zlib.error as exc:
-            raise NotDicomError(f"unreadable deflated data set ({exc})") from None
-        source.data = source.data[:pos] + inflated
-        source.complete, direct = True, False
+        direct = False
         implicit, little = False, True
     elif syntax is None:
         implicit, little = _guess_encoding(source.data, pos)
@@ -621,4 +746,5 @@ def read_header(path, head=None):
         table.data = table.data[:stop]  # the header only: pixels are read when needed
     return HeaderFile(os.fspath(path), table, little, implicit,
                       syntax or (IMPLICIT_LE if implicit else EXPLICIT_LE),
-                      pixel_row, direct, source.gz, None if source.gz else source.size)
+                      pixel_row, direct, source.gz, None if source.gz else source.size,
+                      source.capacity)

@@ -10,10 +10,12 @@ no longer cares where a slice came from.
 """
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+import math
 
 import numpy as np
 
 from .header import NATIVE_SYNTAXES
+from .pixels import RLE_LOSSLESS
 from .values import acquisition_seconds, datetime_seconds, floats, number, short_manufacturer
 from .vendors import ge, philips, siemens, uih
 
@@ -55,6 +57,8 @@ class FileInfo:
     planar: int
     photometric: str
     floating: bool = False    # Float (32) or Double Float (64) Pixel Data
+    header_bytes: int = 0     # where the header ends in the (inflated) file
+    capacity: object = None   # the most bytes the file holds inflated (HeaderFile.capacity)
     four_d: bool = False      # a multi-frame file whose frames repeat positions
     stack_item: object = None  # which DimensionIndexValues item is the in-stack position
 
@@ -143,12 +147,57 @@ def _plane(orientation):
     return unit, normal
 
 
+# Distances (mm) beyond which header geometry is not believed: no patient
+# coordinate or voxel size comes near a kilometre or a nanometre, and past
+# them the affine's sums of squares and NIfTI's float32 fields overflow or
+# vanish (an ImagePositionPatient of 1e308 stopped the scan of its folder).
+MAX_MM = 1e6
+MIN_MM = 1e-6
+
+
 def _check_geometry(position, orientation, spacing, where):
     """Raise NotAVolume for geometry that cannot describe a plane."""
     if spacing is not None and (spacing[0] <= 0 or spacing[1] <= 0):
         raise NotAVolume(f"PixelSpacing is not positive{where}")
+    if spacing is not None and not all(MIN_MM <= v <= MAX_MM for v in spacing):
+        raise NotAVolume(f"PixelSpacing {spacing[0]:g}\\{spacing[1]:g} mm is out of range "
+                         f"({MIN_MM:g} to {MAX_MM:g} mm){where}")
+    if position is not None and np.abs(position).max() > MAX_MM:
+        raise NotAVolume(f"ImagePositionPatient is more than {MAX_MM:g} mm from the "
+                         f"origin{where}")
     if orientation is not None and _plane(tuple(orientation)) is None:
         raise NotAVolume(f"ImageOrientationPatient is not two orthonormal vectors{where}")
+
+
+def _vector(value, n, keyword, where=""):
+    """`n` finite numbers from a header value, None when it is absent;
+    refused when present but not that (a NaN orientation is no axial
+    plane, a NaN spacing no 1 mm)."""
+    out = floats(value, n)
+    if out is None and value is not None:
+        raise NotAVolume(f"{keyword} is not {n} finite numbers{where}")
+    return out
+
+
+def _scaling(value, keyword, where=""):
+    """A rescale value, None when absent; NaN or infinite is refused (taken
+    as absent, it would rescale this slice unlike the others in silence)."""
+    out = number(value)
+    first = value[0] if isinstance(value, list) and value else value
+    if out is None and isinstance(first, float):  # a number, but not finite
+        raise NotAVolume(f"{keyword} is {first}{where}")
+    return out
+
+
+def _slice_spacing(*values):
+    """The first of SpacingBetweenSlices, SliceThickness... that is a
+    plausible distance (not 0, within the bounds above), else None: an
+    absurd value is as good as absent."""
+    for value in values:
+        value = number(value)
+        if value is not None and MIN_MM <= abs(value) <= MAX_MM:
+            return value
+    return None
 
 
 def _list(value):
@@ -191,6 +240,11 @@ def _file_info(hfile, top):
     if not rows or not cols:
         raise NotAVolume("no image (Rows/Columns missing or 0)")
     bits = number(bits, int) or 16
+    if bits != 1 and (bits % 8 or not 8 <= bits <= 64):
+        raise NotAVolume(f"BitsAllocated {bits} (1, or a multiple of 8 up to 64)")
+    stored = number(stored, int) or bits
+    if not 0 < stored <= bits:
+        raise NotAVolume(f"BitsStored {stored} with BitsAllocated {bits}")
     samples = number(samples, int) or 1
     frames = number(frames, int) or 1
     if frames < 1:
@@ -205,24 +259,43 @@ def _file_info(hfile, top):
         path=hfile.path, transfer_syntax=hfile.transfer_syntax,
         pixel_offset=hfile.pixel_offset, pixel_length=hfile.pixel_length,
         little=hfile.little, rows=rows, columns=cols, frames=frames, bits_allocated=bits,
-        bits_stored=number(stored, int) or bits,
+        bits_stored=stored,
         signed=number(representation, int) == 1, samples=samples,
         planar=number(planar, int) or 0,
-        photometric=str(photometric or "MONOCHROME2").upper(), floating=floating)
+        photometric=str(photometric or "MONOCHROME2").upper(), floating=floating,
+        header_bytes=len(hfile.table.data), capacity=hfile.capacity)
 
 
 def _check_frames(hfile, needed, frames):
     """Refuse a header that declares more pixel data than its file holds,
     before any per-frame record is made: memory follows what the file
-    holds, never what its header claims."""
+    holds (inflated, at most), never what its header claims."""
     length = hfile.pixel_length
     if length is not None and length >= 0 and needed > length:
         raise NotAVolume(f"truncated: {length} of the {needed} bytes of pixel data the "
                          f"header declares ({frames} frame(s))")
-    if hfile.size is not None and frames * 8 > hfile.size:
+    room = hfile.capacity
+    if room is None:
+        return
+    if frames * 8 > room:
         # Compressed: each frame is at least one fragment, an 8-byte item.
-        raise NotAVolume(f"NumberOfFrames {frames} is more than the file's {hfile.size} bytes "
-                         "can hold")
+        raise NotAVolume(f"NumberOfFrames {frames} is more than the file's "
+                         f"{_bytes(hfile)} can hold")
+    native = length is not None and length >= 0
+    if needed > (room if native else 64 * room if hfile.transfer_syntax == RLE_LOSSLESS
+                 else math.inf):
+        # Raw pixels are in the file (or the stream inflated from it); two
+        # bytes of RLE expand to 128 at most (its decoder allocates what the
+        # header declares); JPEG has no such bound.
+        raise NotAVolume(f"truncated: the file's {_bytes(hfile)} cannot hold the "
+                         f"{needed} bytes of pixel data the header declares")
+
+
+def _bytes(hfile):
+    """The file's size in words, for messages."""
+    if hfile.capacity == hfile.size:
+        return f"{hfile.size} bytes"
+    return f"{hfile.capacity} bytes (inflated, at most)"
 
 
 _COMMON = ("ImageType", "EchoNumbers", "Manufacturer", "StudyDate", "StudyTime",
@@ -271,11 +344,11 @@ def _common(top, info):
         modality=str(modality or "").upper(),
         manufacturer=manufacturer,
         sop_uid=str(sop_uid or ""),
-        slice_spacing=number(between) or number(thickness),
+        slice_spacing=_slice_spacing(between, thickness),
         time=acquisition_seconds(top),
         trigger=number(trigger),
-        slope=number(slope) or 1.0,
-        intercept=number(intercept) or 0.0,
+        slope=_scaling(slope, "RescaleSlope") or 1.0,
+        intercept=_scaling(intercept, "RescaleIntercept") or 0.0,
     )
 
 
@@ -320,6 +393,8 @@ def file_slices(hfile):
     if info.samples == 3 and info.bits_allocated != 8:
         raise NotAVolume(f"colour image of {info.bits_allocated} bits per sample "
                          "(NIfTI RGB holds 8)")
+    if info.samples == 3 and info.planar not in (0, 1):
+        raise NotAVolume(f"PlanarConfiguration {info.planar} (0 or 1)")
     common = _common(top, info)
     if "PerFrameFunctionalGroupsSequence" in top:
         return _enhanced_slices(hfile, info, common)
@@ -352,8 +427,8 @@ def _classic_slice(hfile, info, common):
     position = floats(top.get("ImagePositionPatient"), 3)
     if position is None and "ImagePositionPatient" in top:
         raise NotAVolume("ImagePositionPatient is not three numbers (no image geometry)")
-    orientation = floats(top.get("ImageOrientationPatient"), 6)
-    spacing = floats(top.get("PixelSpacing"), 2)
+    orientation = _vector(top.get("ImageOrientationPatient"), 6, "ImageOrientationPatient")
+    spacing = _vector(top.get("PixelSpacing"), 2, "PixelSpacing")
     _check_geometry(position, orientation, spacing, "")
     s = _make_slice(info, 0, position, orientation, spacing, common)
     s.bvalue, s.gradient = _diffusion(top)
@@ -372,12 +447,23 @@ def _make_slice(info, frame, position, orientation, spacing, fields):
                  shape=(info.rows, info.columns), **fields)
 
 
+def check_tiles(info, n, what):
+    """Refuse an image tiled into more slices than its file has bytes / 8
+    (as frames, :func:`_check_frames`), before a record is made per slice:
+    a compressed 60000x60000 grid declaring 3.6e9 one-pixel slices hung the
+    scan."""
+    if info.capacity is not None and n * 8 > info.capacity:
+        raise NotAVolume(f"{what} of {n:.6g} slices: more than the file can hold "
+                         f"({info.capacity} bytes at most)")
+
+
 def _mosaic_slices(hfile, base):
     csa = siemens.csa_image_header(hfile.top)
     try:
         n, tile, position, normal = siemens.mosaic_geometry(hfile.top, csa)
     except ValueError as exc:
         raise NotAVolume(str(exc)) from None
+    check_tiles(base.file, n, "mosaic")
     step = base.slice_spacing or 1.0
     times = csa.get("MosaicRefAcqTimes")
     out = []
@@ -451,10 +537,6 @@ def _enhanced_slices(hfile, info, common):
         frame_types = [a if a is not None else b for a, b in zip(frame_types, found)]
     vendor = {"Philips": philips, "Siemens": siemens}.get(common["manufacturer"])
     extra = vendor.frame_fields(frames) if vendor is not None else [{}] * n
-    located = [floats(p, 3) for p in positions]
-    if all(p is not None for p in located):
-        distinct = {tuple(np.round(p, 2)) for p in located}
-        info.four_d = len(distinct) < n
     pointers = [item.get("DimensionIndexPointer")
                 for item in hfile.top.sequence("DimensionIndexSequence")]
     stack = [i for i, p in enumerate(pointers) if p in (0x00209057, 0x00200032)]
@@ -464,17 +546,17 @@ def _enhanced_slices(hfile, info, common):
     for index in range(n):
         where = f" in frame {index + 1}"
         position = floats(positions[index], 3)
-        orientation = floats(orientations[index], 6)
-        spacing = floats(spacings[index], 2)
+        orientation = _vector(orientations[index], 6, "ImageOrientationPatient", where)
+        spacing = _vector(spacings[index], 2, "PixelSpacing", where)
         _check_geometry(position, orientation, spacing, where)
+        intercept = _scaling(intercepts[index], "RescaleIntercept", where)
         fields = dict(common)
         fields.update(
-            slope=number(slopes[index]) or common["slope"],
-            intercept=number(intercepts[index])
-            if number(intercepts[index]) is not None else common["intercept"],
+            slope=_scaling(slopes[index], "RescaleSlope", where) or common["slope"],
+            intercept=common["intercept"] if intercept is None else intercept,
             temporal=number(temporal[index], int),
             time=datetime_seconds(stamps[index]) if stamps[index] else common["time"],
-            slice_spacing=number(between[index]) or number(thickness[index])
+            slice_spacing=_slice_spacing(between[index], thickness[index])
             or common["slice_spacing"],
             dimension=tuple(_list(dimension[index])),
         )
@@ -505,6 +587,8 @@ def _enhanced_slices(hfile, info, common):
             else:
                 setattr(s, key, value)
         out.append(s)
+    if all(s.position is not None for s in out):  # (within bounds: checked above)
+        info.four_d = len({tuple(np.round(s.position, 2)) for s in out}) < n
     if info.four_d:
         # A 4-D file splits by echo time (dcm2niix numbers the echoes by
         # their distinct echo times, in frame order) and kind.

@@ -75,17 +75,18 @@ def grid_slices(header, base):
         stacked with a placeholder geometry, see
         :func:`medfast.dicom.series.assemble`).
     """
-    from ..slices import NotAVolume
+    from ..slices import MAX_MM, NotAVolume, check_tiles
 
     n = int(number(header.private(0x0065, CREATOR, 0x50, vr="DS")))
     tile_rows, tile_cols, across = grid_layout(n, base.file.rows, base.file.columns)
     if tile_rows < 1 or tile_cols < 1:
         raise NotAVolume(f"UIH grid of {base.file.rows}x{base.file.columns} cannot hold "
-                         f"{n} slices")
+                         f"{n:.6g} slices")
+    check_tiles(base.file, n, "UIH grid")
     items = header.private(0x0065, CREATOR, 0x51)
     items = items if isinstance(items, list) else []
     positions = [p for p in (floats(item.get("ImagePositionPatient"), 3) for item in items)
-                 if p is not None]
+                 if p is not None and np.abs(p).max() <= MAX_MM]
     first = base.position if base.position is not None else (
         positions[0] if positions else None)
     last = positions[-1] if positions else None
