@@ -189,7 +189,7 @@ def test_read_only_outputs_are_refused_and_untouched(kind, order, tmp_path):
 
 @pytest.mark.parametrize("output", [[1, 2], "nonsense", 5, True, (3,), bytearray(8),
                                     memoryview(b"abcd"), {}, [("a", "f4")], "S4",
-                                    "M8[s]"], ids=repr)
+                                    "M8[s]"], ids=lambda v: type(v).__name__ + ":" + str(v)[:12])
 def test_outputs_that_are_not_arrays_or_real_dtypes(output):
     with pytest.raises(TypeError, match=r"^output"):
         mf.affine_transform(np.ones(SHAPE), np.eye(3), output=output, order=1)
