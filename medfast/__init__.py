@@ -16,8 +16,9 @@ from . import ndimage
 from .image import Image
 from .orientation import aff2axcodes, as_canonical, reorient
 from .resample import invert_transform, resample, resample_to
-from .io import load, load_transform, save
+from .io import load_transform, save
 from .dicom import convert, load_dicom, load_dicom_all, scan_dicom
+from .loadsave import load
 from ._config import show_config
 from ._threads import get_num_threads, set_num_threads
 

@@ -18,13 +18,12 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ._nifti import NIFTI1_MAX_DIM
 from .orientation import (aff2axcodes, check_affine, lps_to_ras_affine,
                           ras_to_lps_affine)
 
 __all__ = ["Image"]
 
-# Largest dimension a NIfTI-1 header can store (a signed 16-bit integer).
-_NIFTI1_MAX_DIM = 32767
 # Largest deviation of the direction cosines from orthonormal accepted by
 # to_sitk: well above the rounding of a float32 NIfTI sform (~1e-7), far
 # below any real shear.
@@ -245,7 +244,7 @@ class Image:
         """
         import nibabel
 
-        kind = (nibabel.Nifti2Image if max(self.shape) > _NIFTI1_MAX_DIM
+        kind = (nibabel.Nifti2Image if max(self.shape) > NIFTI1_MAX_DIM
                 else nibabel.Nifti1Image)
         try:
             # An explicit dtype: nibabel refuses int64 data without one.

@@ -13,6 +13,8 @@ every answer here equals nibabel's.
 """
 import numpy as np
 
+from ._nifti import pack_dim_info, unpack_dim_info
+
 __all__ = ["aff2axcodes", "check_axcodes", "check_affine", "reorient_array",
            "reorient", "as_canonical", "LPS_TO_RAS", "lps_to_ras_affine",
            "ras_to_lps_affine", "lps_to_ras_points", "ras_to_lps_points",
@@ -250,24 +252,16 @@ def reorient(img, codes):
 
 def _reorient_dim_info(meta, affine, codes):
     """`meta` with NIfTI ``dim_info`` renumbered for the axes of `codes`;
-    `meta` itself when it holds none.
-
-    ``dim_info`` packs three 2-bit fields, each the axis index + 1 (0:
-    unknown): frequency in bits 0-1, phase in bits 2-3, slice in bits 4-5.
-    """
+    `meta` itself when it holds none."""
     nifti = meta.get("nifti")
     dim_info = nifti.get("dim_info") if isinstance(nifti, dict) else None
     if not dim_info:
         return meta
-    dim_info = int(dim_info)
     source, _ = _transform(affine, codes)  # new axis m is old axis source[m]
     new_axis = np.argsort(source)  # old axis -> new axis
-    packed = 0
-    for shift in (0, 2, 4):
-        field = (dim_info >> shift) & 3
-        if field:  # axis index + 1; 0 stays unknown
-            packed |= (int(new_axis[field - 1]) + 1) << shift
-    return {**meta, "nifti": {**nifti, "dim_info": packed}}
+    fields = [int(new_axis[field - 1]) + 1 if field else 0  # 0 stays unknown
+              for field in unpack_dim_info(dim_info)]
+    return {**meta, "nifti": {**nifti, "dim_info": pack_dim_info(*fields)}}
 
 
 def as_canonical(img):

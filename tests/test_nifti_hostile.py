@@ -291,13 +291,13 @@ def test_nifti2_dims_beyond_any_file(tmp_path, ext):
 def test_image_larger_than_memory_is_refused_first(tmp_path, monkeypatch):
     path = _write(tmp_path, "big.nii.gz", _nifti((40, 40, 20)))
     monkeypatch.setattr("medfast._memory.available_bytes", lambda: 10_000)
-    inflate = medfast.io.nifti._inflate
+    inflate = medfast.io.nifti.inflate
 
     def header_only(f, path, size, tail=0):
         assert size <= 548, f"inflating {size} bytes"
         return inflate(f, path, size, tail)
 
-    monkeypatch.setattr(medfast.io.nifti, "_inflate", header_only)
+    monkeypatch.setattr(medfast.io.nifti, "inflate", header_only)
     with pytest.raises(MemoryError, match=r"big.nii.gz: a 40x40x20 int16 array needs "
                                           r"62.5 KiB but only 9.8 KiB"):
         medfast.load(path)

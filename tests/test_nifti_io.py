@@ -354,6 +354,25 @@ def _truncated(tmp_path, name):
     return tmp_path / ("cut_" + name)
 
 
+@pytest.mark.parametrize("ext", [".nii", ".nii.gz", ".mgz"])
+def test_a_file_is_opened_once(tmp_path, monkeypatch, ext):
+    """load sniffs a file once and hands the open file to its reader (the
+    memory map of a .nii included), as nibabel does."""
+    path = tmp_path / f"a{ext}"
+    img = Image(np.arange(60, dtype=np.int16).reshape(3, 4, 5), np.eye(4))
+    medfast.save(img, path)
+    opened = []
+
+    def counting_open(name, *args, **kwargs):
+        opened.append(os.fspath(name))
+        return io.open(name, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", counting_open)
+    back = medfast.load(path)
+    np.testing.assert_array_equal(back.array, img.array)
+    assert opened == [str(path)]
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.nii.gz"):
         medfast.load(tmp_path / "nope.nii.gz")
@@ -376,7 +395,7 @@ def test_unsupported_formats(tmp_path):
     with pytest.raises(ValueError, match="no DICOM volume found.*not a DICOM file"):
         medfast.load(tmp_path)
     with pytest.raises(ValueError, match="slice.dcm: a DICOM file; read DICOM with medfast.load"):
-        medfast.io.nifti.load(dcm)
+        medfast.io.load(dcm)
     img = Image(np.zeros((2, 3, 4), np.uint8), np.eye(4))
     with pytest.raises(ValueError, match="unsupported format"):
         medfast.save(img, tmp_path / "out.png")

@@ -17,6 +17,7 @@ import unicodedata
 
 from ..image import Image
 from ..io import save
+from ..io.nifti import fields_from_meta
 from ..io._atomic import claim, sweep
 from .load import _no_volume_error, image_and_sidecar
 from .pixels import PixelDataError
@@ -431,20 +432,6 @@ def _numbers(values):
     return " ".join(f"{float(v):g}" for v in values) + "\n"
 
 
-def _nifti_fields(img):
-    """NIfTI header fields dcm2niix sets: units (mm, s), TR as the 4th
-    voxel size of 4-D images, and the frequency/phase/slice axes."""
-    fields = {"xyzt_units": 10}
-    tr = img.meta.get("RepetitionTime")
-    if img.ndim == 4 and tr:
-        fields["pixdim"] = [0.0, 0.0, 0.0, 0.0, float(tr), 0.0, 0.0, 0.0]
-    direction = img.meta.get("InPlanePhaseEncodingDirectionDICOM")
-    if direction in ("ROW", "COL"):
-        phase, freq = (1, 2) if direction == "ROW" else (2, 1)
-        fields["dim_info"] = freq | (phase << 2) | (3 << 4)
-    return fields
-
-
 def _place(work, base, extensions):
     """Move a volume's files from the work folder to `base` + extension so
     that the volume appears as a unit.
@@ -488,7 +475,7 @@ def _write_volume(img, fields, volume, held, compress, sidecar, anonymize):
     name = os.path.basename(base)
     extensions = [".nii.gz" if compress else ".nii"]
     meta = dict(img.meta)
-    meta["nifti"] = _nifti_fields(img)
+    meta["nifti"] = fields_from_meta(img.meta, img.ndim)
     save(Image(img.array, img.affine, meta), os.path.join(work, name + extensions[0]))
     if sidecar:
         fields = dict(fields)

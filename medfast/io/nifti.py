@@ -1,43 +1,43 @@
-"""NIfTI (``.nii``, ``.nii.gz``) and MGH (``.mgh``, ``.mgz``) files <-> :class:`Image`.
+"""NIfTI-1/2 files (``.nii``, ``.nii.gz``) <-> :class:`Image`: the bytes.
 
 nibabel does the header logic (parsing, qform/sform arithmetic, its
 checks); medfast does the bytes: a ``.nii.gz`` is decompressed (ISA-L's igzip
 when installed, member by member in two threads for the blocked files medfast
 writes, see :mod:`medfast.io._gzip`) into a buffer that the returned array is
-a view of, and written as header bytes + data bytes through blocked gzip, to
-a temporary file that replaces the target only once complete.
+a view of; :func:`parts` gives header bytes + data bytes for
+:func:`medfast.io.files.save` to write through blocked gzip, to a temporary
+file that replaces the target only once complete.
 
 Files are untrusted (:mod:`medfast.io._nifti_header`): the header is checked
 before anything is allocated or mapped, and decompression stops at the bytes
 it declares (plus 1 MiB to see what follows), so a gzip bomb costs what its
 image costs; data after the image are ignored with a warning.
 
-What ``meta`` holds after :func:`load` of a NIfTI file (plain Python values,
-so the dict can be copied, compared, pickled or dumped to JSON but for the
-``extensions`` bytes):
+What ``meta`` holds after :func:`medfast.load` of a NIfTI file (plain Python
+values, so the dict can be copied, compared, pickled or dumped to JSON but
+for the ``extensions`` bytes):
 
 * ``meta['qform_code']``, ``meta['sform_code']``: as :meth:`Image.from_nibabel`;
 * ``meta['nifti']``: the other header fields, see :data:`NIFTI_FIELDS`.
 
-:func:`save` writes them back.  The header geometry (quaternion, qoffset,
-qfac, srow, voxel sizes) is restored exactly when ``img.affine`` is still the
-affine the file gave; when the affine changed (e.g. after resampling), sform
-and qform are both set from ``img.affine`` with the codes in ``meta``.
+:func:`medfast.save` writes them back.  The header geometry (quaternion,
+qoffset, qfac, srow, voxel sizes) is restored exactly when ``img.affine`` is
+still the affine the file gave; when the affine changed (e.g. after
+resampling), sform and qform are both set from ``img.affine`` with the codes
+in ``meta``.
 """
 import io
-import math
 import os
 import warnings
 
 import numpy as np
 
 from .._memory import check_allocation
-from ..image import Image
+from .._nifti import NIFTI1_MAX_DIM, pack_dim_info
 from . import _gzip, _nifti_header
-from ._atomic import atomic_write
-from ._paths import existing_path
+from ._read import as_image, inflate, reserve
 
-__all__ = ["load", "save", "NIFTI_FIELDS"]
+__all__ = ["read", "parts", "fields_from_meta", "NIFTI_FIELDS"]
 
 #: Keys of ``meta['nifti']`` (all optional when saving):
 #:
@@ -60,152 +60,15 @@ NIFTI_FIELDS = ("version", "on_disk_dtype", "scl_slope", "scl_inter", "pixdim",
 _NUMBER_FIELDS = ("xyzt_units", "intent_code", "dim_info", "slice_code", "slice_start",
                   "slice_end", "slice_duration", "toffset", "cal_min", "cal_max")
 _TEXT_FIELDS = ("descrip", "aux_file", "intent_name")
-_MGH_FIELDS = ("tr", "flip_angle", "te", "ti")
 
-# Extension -> (format, gzip-compressed).  Longest first.
-_FORMATS = ((".nii.gz", "nifti", True), (".nii", "nifti", False),
-            (".mgz", "mgh", True), (".mgh", "mgh", False))
-_SUPPORTED = ".nii, .nii.gz, .mgh and .mgz"
-_DICOM_EXTS = (".dcm", ".dicom", ".ima")
-_DICOM_HINT = "read DICOM with medfast.load or medfast.load_dicom"
-# Largest dimension of a NIfTI-1 header (a signed 16-bit integer).
-_NIFTI1_MAX_DIM = 32767
+def read(f, path, gz):
+    """The image in the open NIfTI file `f` (gzip-compressed when `gz`).
 
-
-# --------------------------------------------------------------------------
-# Formats and errors
-# --------------------------------------------------------------------------
-def _format(path):
-    name = path.lower()
-    for ext, fmt, gz in _FORMATS:
-        if name.endswith(ext):
-            return fmt, gz
-    return None, None
-
-
-def _extension(path):
-    base = os.path.basename(path)
-    return base[base.find("."):] if "." in base else "no extension"
-
-
-def is_dicom_file(path):
-    """True for a path named like DICOM (``.dcm``, ``.dcm.gz``, ``.ima``...)
-    or a file with the DICOM Part 10 marker."""
-    if path.lower().endswith(_DICOM_EXTS) or path.lower().endswith(
-            tuple(e + ".gz" for e in _DICOM_EXTS)):
-        return True
-    try:
-        with open(path, "rb") as f:
-            head = f.read(132)
-    except OSError:
-        return False
-    return head[128:132] == b"DICM"  # the DICOM Part 10 preamble
-
-
-def _unsupported(path, verb):
-    if path.lower().endswith(_DICOM_EXTS) or (verb == "load" and is_dicom_file(path)):
-        return ValueError(f"{path}: a DICOM file; {_DICOM_HINT}")
-    return ValueError(f"{path}: unsupported format ({_extension(path)}); "
-                      f"medfast.{verb} handles {_SUPPORTED}")
-
-
-# --------------------------------------------------------------------------
-# load
-# --------------------------------------------------------------------------
-def load(path):
-    """Read a NIfTI-1/2 or MGH image.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        A ``.nii``, ``.nii.gz``, ``.mgh`` or ``.mgz`` file.  The content is
-        trusted over the name for compression: a gzip stream named ``.nii``
-        (or an uncompressed file named ``.nii.gz``) is read all the same.
-
-    Returns
-    -------
-    Image
-        ``array`` has nibabel's semantics, ``np.asanyarray(img.dataobj)``:
-        when the header has no scaling (``scl_slope`` 0/NaN/1 and
-        ``scl_inter`` 0/NaN) the voxels keep their on-disk dtype (int16
-        stays int16); otherwise they are scaled, ``raw * slope + inter``,
-        as float64.  For uncompressed files the array is a copy-on-write
-        memory map (nothing is read until used); for ``.nii.gz`` it is a
-        writeable view of the decompressed buffer (no copy).  The array is indexed
-        ``(i, j, k[, t])``: a 2-D file gets a third axis of length 1, and
-        trailing axes of length 1 beyond the fourth are dropped.  Colour
-        files (NIfTI RGB24, datatype 128, as dcm2niix writes colour DICOM)
-        give the structured dtype :data:`medfast.image.RGB24`, one
-        ``(R, G, B)`` byte triplet per voxel.
-        ``affine`` is nibabel's ``img.affine`` (the sform when its code is
-        set, else the qform, else the voxel sizes).  ``meta`` holds the
-        header fields (see the module docstring and :data:`NIFTI_FIELDS`)
-        that :func:`save` writes back; for MGH files ``meta['mgh']`` holds
-        ``tr``, ``flip_angle``, ``te`` and ``ti``.
-
-    Raises
-    ------
-    FileNotFoundError
-        If `path` does not exist.
-    ValueError
-        If `path` is a folder or a DICOM file (not supported yet), has an
-        unsupported extension, or is corrupt or truncated, or its header
-        declares no readable image (the message names the file and what is
-        wrong).
-    MemoryError
-        If the image the header declares cannot fit in the memory available
-        (refused before anything is allocated).
-    TypeError
-        If the voxel type cannot be held by an :class:`Image` (e.g. RGBA).
-
-    Warns
-    -----
-    UserWarning
-        For data after the image the header declares (ignored, as nibabel
-        ignores them; of a gzip stream, no more than 1 MiB past the image is
-        ever decompressed), and for each header problem nibabel reports
-        (e.g. an unknown qform code, set to 0): one warning each, naming
-        the file.
-
-    Examples
-    --------
-    >>> import medfast
-    >>> img = medfast.load("t1.nii.gz")                      # doctest: +SKIP
-    >>> img.array.dtype, img.meta["nifti"]["pixdim"][4]      # doctest: +SKIP
-    (dtype('int16'), 0.0)
+    See :func:`medfast.io.files.load` for what it returns and raises; a
+    ``.nii`` array is a copy-on-write memory map of `f`, a ``.nii.gz`` one a
+    view of the decompressed buffer.
     """
-    path = existing_path(path)
-    if os.path.isdir(path):
-        raise ValueError(f"{path}: is a folder; {_DICOM_HINT}")
-    fmt, _ = _format(path)
-    if fmt is None:
-        raise _unsupported(path, "load")
-    with open(path, "rb") as f:
-        gz = _gzip.is_gzip(f.read(2))
-        f.seek(0)
-        if fmt == "mgh":
-            return _load_mgh(f, path, gz)
-        if gz:
-            return _load_nii_gz(f, path)
-        return _load_nii(f, path)  # memory-mapped
-
-
-def _inflate(f, path, size, tail=_gzip.TAIL_BYTES):
-    try:
-        return _gzip.read(f, size, tail)
-    except _gzip.CorruptGzipError as error:
-        raise ValueError(f"{path}: {error}") from None
-
-
-def _reserve(f, path, nbytes, shape, dtype):
-    """Refuse, before allocating, a gzip file's image that its compressed
-    size cannot hold or the memory available cannot fit."""
-    size = os.fstat(f.fileno()).st_size
-    if nbytes > size * _gzip.MAX_RATIO:
-        raise ValueError(f"{path}: truncated: the header describes {nbytes} bytes "
-                         f"(shape {shape}, {dtype}), more than {size} bytes of gzip "
-                         f"data can hold")
-    check_allocation(shape, dtype, what=path)
+    return _load_nii_gz(f, path) if gz else _load_nii(f, path)
 
 
 def _truncated(path, layout, holds):
@@ -214,9 +77,9 @@ def _truncated(path, layout, holds):
 
 
 def _load_nii_gz(f, path):
-    layout = _nifti_header.layout(_inflate(f, path, _nifti_header.HEAD_BYTES, 0).data, path)
-    _reserve(f, path, layout.nbytes, layout.shape, layout.dtype)
-    found = _inflate(f, path, layout.nbytes)
+    layout = _nifti_header.layout(inflate(f, path, _nifti_header.HEAD_BYTES, 0).data, path)
+    reserve(f, path, layout.nbytes, layout.shape, layout.dtype)
+    found = inflate(f, path, layout.nbytes)
     if len(found.data) < layout.nbytes:
         rest = f"; then {found.garbage} bytes that are not gzip" if found.garbage else ""
         raise _truncated(path, layout, f"the gzip data hold {len(found.data)}{rest}")
@@ -244,7 +107,7 @@ def _load_nii(f, path):
     if size > layout.nbytes:
         _warn_after(path, layout, f"{size - layout.nbytes} bytes")
     # What nibabel.load does: a copy-on-write memory map.
-    raw = np.memmap(path, layout.dtype, "c", layout.offset, layout.shape, order="F")
+    raw = np.memmap(f, layout.dtype, "c", layout.offset, layout.shape, order="F")
     return _nifti_image(raw, header, extensions, path)
 
 
@@ -259,7 +122,7 @@ def _nifti_image(raw, header, extensions, path):
     affine = _nifti_header.best_affine(header, path)
     if slope is not None or inter is not None:
         check_allocation(raw.shape, np.float64, what=path)
-    return _as_image(_scaled(raw, slope, inter), affine,
+    return as_image(_scaled(raw, slope, inter), affine,
                      _nifti_meta(header, slope, inter, extensions), path)
 
 
@@ -270,20 +133,6 @@ def _scaled(raw, slope, inter):
     slope = np.asanyarray(1.0 if slope is None else slope)
     inter = np.asanyarray(0.0 if inter is None else inter)
     return apply_read_scaling(raw, slope, inter)  # `raw` itself when 1 and 0
-
-
-def _as_image(array, affine, meta, path):
-    # Image wants (i, j, k) or (i, j, k, t): give 2-D files a slice axis,
-    # drop trailing singleton axes (NIfTI writers pad dim[] with ones).
-    while array.ndim > 4 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.ndim == 2:
-        array = array[:, :, np.newaxis]
-    try:
-        return Image(array, affine, meta)
-    except (TypeError, ValueError) as error:
-        # One line (Image prints a bad affine as a matrix).
-        raise type(error)(f"{path}: {' '.join(str(error).split())}") from None
 
 
 def _text(value):
@@ -315,117 +164,6 @@ def _nifti_meta(header, slope, inter, extensions):
         nifti[key] = _text(header[key])
     return {"qform_code": int(header["qform_code"]),
             "sform_code": int(header["sform_code"]), "nifti": nifti}
-
-
-def _load_mgh(f, path, gz):
-    from nibabel.freesurfer import mghformat as mgh
-
-    head = _inflate(f, path, mgh.DATA_OFFSET, 0).data if gz else f.read(mgh.DATA_OFFSET)
-    if len(head) < mgh.header_dtype.itemsize:
-        raise ValueError(f"{path}: not an MGH file ({len(head)} bytes; an MGH header "
-                         f"alone is {mgh.header_dtype.itemsize})")
-    fields = np.frombuffer(head, mgh.header_dtype, 1)[0]
-    shape, code = tuple(int(n) for n in fields["dims"]), int(fields["type"])
-    if min(shape) < 1:
-        raise ValueError(f"{path}: invalid MGH header (dimensions {shape})")
-    if code not in mgh.data_type_codes.value_set("code"):
-        raise ValueError(f"{path}: invalid MGH header (unknown data type {code})")
-    dtype = mgh.data_type_codes.numpy_dtype[code].newbyteorder(">")
-    # The header, the voxels, then the footer that holds TR, flip angle, TE
-    # and TI (FreeSurfer's tags may follow: nibabel does not read them).
-    end = mgh.DATA_OFFSET + math.prod(shape) * dtype.itemsize
-    size = end + mgh.footer_dtype.itemsize
-    f.seek(0)
-    if gz:
-        _reserve(f, path, size, shape, dtype)
-        buffer = _inflate(f, path, size, 0).data
-        held = len(buffer)
-    else:
-        held = os.fstat(f.fileno()).st_size
-    if held < end:
-        raise ValueError(f"{path}: truncated: the header describes {end} bytes (shape "
-                         f"{shape}, {dtype}), the data hold {held}")
-    if not gz:
-        check_allocation(shape, dtype, what=path)
-        buffer = np.fromfile(f, np.uint8, size)
-    return _mgh_from_buffer(buffer, path)
-
-
-def _mgh_from_buffer(buffer, path):
-    from nibabel.freesurfer.mghformat import MGHImage
-
-    try:
-        img = MGHImage.from_bytes(buffer.tobytes())
-        array = np.asanyarray(img.dataobj)
-    except Exception as error:  # nibabel raises many types for bad files
-        raise ValueError(f"{path}: invalid MGH file ({error})") from None
-    mgh = {key: float(img.header[key]) for key in _MGH_FIELDS}
-    return _as_image(array, img.affine, {"mgh": mgh}, path)
-
-
-# --------------------------------------------------------------------------
-# save
-# --------------------------------------------------------------------------
-def save(img, path):
-    """Write an image as NIfTI (``.nii``, ``.nii.gz``) or MGH (``.mgh``, ``.mgz``).
-
-    Parameters
-    ----------
-    img : Image
-        The image.  Header fields come from ``img.meta`` (as :func:`load`
-        fills it; all optional): ``qform_code``/``sform_code`` (default 1,
-        'scanner'), ``meta['nifti']`` (:data:`NIFTI_FIELDS`) or
-        ``meta['mgh']``.  An :data:`medfast.image.RGB24` array is written
-        as NIfTI RGB24 (datatype 128, unscaled).
-    path : str or os.PathLike
-        The file to write; its extension picks the format.  ``.nii.gz`` and
-        ``.mgz`` are a standard gzip stream (level 1, ISA-L igzip when
-        installed, two threads from 32 MiB of data).
-
-    Notes
-    -----
-    * **Scaling.**  When ``meta['nifti']`` has a slope/intercept other than
-      1/0 (the array was scaled on load), the voxels are stored as
-      ``(array - inter) / slope`` in ``on_disk_dtype`` with that slope and
-      intercept, **only if** that reproduces the array exactly on reading;
-      otherwise (the values changed, e.g. after resampling) the array is
-      stored as it is, unscaled, so no precision is lost.
-    * **Geometry.**  If ``img.affine`` is the affine the stored header
-      fields give, those fields are written back unchanged; otherwise sform
-      and qform are both set from ``img.affine`` (a qform cannot hold shears:
-      nibabel drops them there; the sform keeps the exact float32 affine).
-    * **Atomic.**  The data go to a temporary file in the same folder that
-      replaces `path` once complete: an error or interruption part-way
-      leaves `path` as it was and no temporary file.  (No fsync: a power
-      cut may still lose the new file.)
-
-    Raises
-    ------
-    TypeError
-        If `img` is not an :class:`Image`, or its dtype cannot be stored in
-        the format (NIfTI: bool, float16; MGH: only uint8, int16, int32 and
-        float32).
-    ValueError
-        If the extension is not supported, or a text field of
-        ``meta['nifti']`` is longer than the header holds.
-    FileNotFoundError
-        If the folder of `path` does not exist.
-    """
-    if not isinstance(img, Image):
-        raise TypeError(f"img must be a medfast.Image, got {type(img).__name__}")
-    path = os.fspath(path)
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
-    fmt, gz = _format(path)
-    if fmt is None:
-        raise _unsupported(path, "save")
-    parts = _nifti_parts(img) if fmt == "nifti" else _mgh_parts(img)
-    with atomic_write(path) as f:
-        if not gz:
-            for part in parts:
-                f.write(part)
-            return
-        _gzip.write(f, parts)
 
 
 def _as_parts(*buffers):
@@ -528,7 +266,49 @@ def _set_geometry(header, img, nifti):
     header.set_qform(img.affine, code=qcode)
 
 
-def _nifti_parts(img):
+def fields_from_meta(meta, ndim):
+    """The NIfTI header fields dcm2niix sets, from an image's BIDS-style meta.
+
+    Units are mm and s (``xyzt_units`` 10); a 4-D image's
+    ``RepetitionTime`` becomes its 4th voxel size (``pixdim[4]``); the
+    in-plane phase-encoding direction (``InPlanePhaseEncodingDirectionDICOM``,
+    ``'ROW'`` or ``'COL'``) gives ``dim_info``, the slice axis being the 3rd.
+
+    Parameters
+    ----------
+    meta : dict
+        An image's ``meta``.
+    ndim : int
+        The image's number of axes.
+
+    Returns
+    -------
+    dict
+        ``meta['nifti']`` entries (see :data:`NIFTI_FIELDS`).
+    """
+    fields = {"xyzt_units": 10}
+    tr = meta.get("RepetitionTime")
+    if ndim == 4 and tr:
+        fields["pixdim"] = [0.0, 0.0, 0.0, 0.0, float(tr), 0.0, 0.0, 0.0]
+    direction = meta.get("InPlanePhaseEncodingDirectionDICOM")
+    if direction in ("ROW", "COL"):
+        phase, freq = (1, 2) if direction == "ROW" else (2, 1)
+        fields["dim_info"] = pack_dim_info(freq, phase, 3)
+    return fields
+
+
+def parts(img):
+    """The bytes of `img` as a NIfTI file: a list of buffers to write in turn
+    (header, then the voxels in Fortran order; see :func:`medfast.save` for
+    the rules on scaling and geometry).
+
+    Raises
+    ------
+    TypeError
+        If the dtype cannot be stored in NIfTI (bool, float16).
+    ValueError
+        If a text field of ``meta['nifti']`` is longer than the header holds.
+    """
     import nibabel
     from nibabel.nifti1 import Nifti1Extension
     from nibabel.spatialimages import HeaderDataError
@@ -537,7 +317,7 @@ def _nifti_parts(img):
     if not isinstance(nifti, dict):
         raise TypeError(f"meta['nifti'] must be a dict, got {type(nifti).__name__}")
     klass = (nibabel.Nifti2Header
-             if nifti.get("version") == 2 or max(img.shape) > _NIFTI1_MAX_DIM
+             if nifti.get("version") == 2 or max(img.shape) > NIFTI1_MAX_DIM
              else nibabel.Nifti1Header)
     header = klass()
     data, slope, inter = _unscale(img.array, nifti, header["scl_slope"].dtype.type)
@@ -570,17 +350,3 @@ def _nifti_parts(img):
     header.write_to(stream)
     stream.write(b"\0" * (int(header.get_data_offset()) - stream.tell()))
     return _as_parts(stream.getbuffer(), *_data_bytes(data))
-
-
-def _mgh_parts(img):
-    from nibabel.freesurfer.mghformat import MGHError, MGHImage
-
-    try:
-        out = MGHImage(img.array, img.affine)
-    except MGHError as error:
-        raise TypeError(f"array: dtype {img.dtype} cannot be stored in MGH ({error}); "
-                        f"convert it with astype first") from None
-    for key, value in (img.meta.get("mgh") or {}).items():
-        if key in _MGH_FIELDS:
-            out.header[key] = value
-    return _as_parts(out.to_bytes())
