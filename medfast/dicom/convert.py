@@ -23,7 +23,10 @@ from .load import _no_volume_error, image_and_sidecar
 from .pixels import PixelDataError
 from .scan import Skipped, _dropped_files, volume_name, volumes
 from .series import without_files
-from .sidecar import _Header, _echo_number, _text, anonymize as _drop_identifying, diffusion_table
+from .diffusion import diffusion_table
+from .sidecar import anonymize as _drop_identifying
+from .values import text_of
+from .volume_header import VolumeHeader
 
 __all__ = ["convert", "ConvertResult", "Output", "Failure", "Kept", "PLACEHOLDERS",
            "EXISTING", "output_stem", "check_pattern"]
@@ -252,11 +255,11 @@ def _folder_name(src):
 
 def _fields(volume, src):
     """Placeholder letter -> text, from the volume's first file."""
-    header = _Header(volume.first)
+    header = VolumeHeader(volume.first)
     ds = header.ds
 
     def text(keyword):
-        return _text(header.get(keyword)) or ""
+        return text_of(header.get(keyword)) or ""
 
     def number(keyword):
         value = header.get(keyword)
@@ -271,7 +274,7 @@ def _fields(volume, src):
         stamp = f"{float(date) * 1e6 + float(time_ or 0):.0f}" if date else ""
     except ValueError:
         stamp = ""
-    echo = _echo_number(header)
+    echo = header.slice.echo
     base = os.path.basename(volume.first.file.path)
     for ext in (".gz", ".dcm", ".ima", ".dicom"):
         if base.lower().endswith(ext):

@@ -8,7 +8,8 @@ from .equalize import equalize
 from .geometry import untilted_affine
 from .pixels import volume_pixels
 from .scan import summary, volume_name, volumes
-from .sidecar import bids_sidecar, diffusion_table
+from .diffusion import diffusion_table
+from .sidecar import bids_sidecar
 
 
 def to_image(volume, correct_tilt=False):

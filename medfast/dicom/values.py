@@ -20,7 +20,7 @@ _MANUFACTURERS = (("SI", "Siemens"), ("GE", "GE"), ("HI", "Hitachi"), ("ME", "Me
 
 def number(value, kind=float):
     """A finite number from a value (the first of several), or None."""
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         value = value[0] if value else None
     if value is None or isinstance(value, (bytes, bytearray)):
         return None
@@ -135,3 +135,58 @@ def clock(seconds):
     hours, micro = divmod(micro, 3600 * 10**6)
     minutes, micro = divmod(micro, 60 * 10**6)
     return f"{hours:02d}:{minutes:02d}:{micro / 1e6:09.6f}"
+
+
+def json_number(value):
+    found = number(value)
+    if found is None:
+        return None
+    return int(found) if found.is_integer() and abs(found) < 1e15 else found
+
+
+def text_of(value):
+    """A DICOM string value; several values joined with a backslash as
+    dcm2niix writes them."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        parts = [str(v).strip() for v in value]
+        text = "\\".join(parts)
+    else:
+        text = plain(value)
+        text = None if text is None else str(text)
+    if text is None or not text.strip("\\ "):
+        return None
+    return text
+
+
+def split_datetime(value):
+    """A DICOM DT value -> (YYYYMMDD, seconds after midnight) or (None, None)."""
+    text = text_of(value)
+    if not text:
+        return None, None
+    text = re.split(r"[+-]", text, maxsplit=1)[0]  # drop a UTC offset
+    if len(text) < 8 or not text[:8].isdigit():
+        return None, None
+    return text[:8], (tm_seconds(text[8:]) if len(text) > 8 else None)
+
+
+def plain(value):
+    """A JSON-ready scalar: int, float (finite) or str, or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if not math.isfinite(value):
+            return None
+        return int(value) if value.is_integer() and abs(value) < 1e15 else value
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("latin-1", "replace")
+    text = str(value).strip().strip("\0").strip()
+    if not text:
+        return None
+    return text

@@ -34,8 +34,8 @@ import pytest
 import medfast
 from medfast.dicom.load import to_image
 from medfast.dicom.scan import volumes
-from medfast.dicom.sidecar import (IDENTIFYING_FIELDS, anonymize, bids_sidecar,
-                                   diffusion_table, fsl_bvecs)
+from medfast.dicom.diffusion import diffusion_table, fsl_bvecs
+from medfast.dicom.sidecar import IDENTIFYING_FIELDS, anonymize, bids_sidecar
 
 from dicom_data import canonical, qa_root
 from dicom_synth import oblique_orientation, write_enhanced, write_series

@@ -31,11 +31,14 @@ the same values for files as GE writes them.
   b > 0 without a direction is an isotropic (trace) image when the series
   is not a tensor acquisition (dcm2niix's ``isGEADC``), else a b = 0 image.
 """
+import gzip
 import math
+import re
+import struct
 
 import numpy as np
 
-from ..values import number
+from ..values import number, text_of
 
 ACQU = "GEMS_ACQU_01"
 PARM = "GEMS_PARM_01"
@@ -211,3 +214,123 @@ def patient_directions(table, first, phase, slices):
             direction = v[0] * row - v[1] * col + v[2] * normal
             directions[t] = direction / np.linalg.norm(direction)
     return bvalues, directions
+
+
+def image_kind(header):
+    """GE private image type (0043,102F): 0 magnitude, 1 phase, 2 real,
+    3 imaginary; None when absent."""
+    value = header.private(0x0043, "GEMS_PARM_01", 0x2F, vr="SS")
+    if isinstance(value, (bytes, bytearray)) and len(value) >= 2:
+        value = struct.unpack("<h", bytes(value[:2]))[0]
+    kind = number(value)
+    return None if kind is None else int(kind)
+
+
+def recorded_polarity(header):
+    """The polarity the headers record (1 unflipped, 0 flipped, or None)."""
+    reorder = (text_of(header.get("RectilinearPhaseEncodeReordering")) or "").upper()
+    if reorder[:1] in ("L", "R"):
+        return 0 if reorder[0] == "L" else 1
+    data = header.private(0x0043, "GEMS_PARM_01", 0x2A, vr="OB")
+    if not isinstance(data, (bytes, bytearray)) or len(data) < 916:
+        return None
+    data = bytes(data)
+    offset = struct.unpack_from("<H", data, 24)[0]
+    if len(data) < offset + 916:
+        return None
+    version = struct.unpack_from("<f", data, offset)[0]
+    if not 5.0 <= version <= 40.0:
+        return None
+    base, kydir = offset, 0x0394
+    if version >= 25.002:
+        base += 0x004C
+        kydir -= 0x008C
+    if base + kydir + 2 > len(data):
+        return None
+    if not struct.unpack_from("<h", data, base + 0x3A)[0] & 0x800:
+        return None  # not EPI
+    flipped = bool(struct.unpack_from("<h", data, base + 0x30)[0] & 0x0004)
+    if struct.unpack_from("<h", data, base + kydir)[0] == 2:  # bottom-up ky order
+        flipped = not flipped
+    return 0 if flipped else 1
+
+
+def phase_positive(header):
+    """GE phase-encoding polarity: 1 (unflipped), 0 (flipped) or None.
+
+    From Rectilinear Phase Encode Reordering (0018,9034) where present
+    (dcm2niix, issue 674: LINEAR is flipped, REVERSE_LINEAR unflipped),
+    else from the EPI flags of the private user data (0043,102A), read at
+    the offsets dcm2niix uses.  Reversed volumes of reverse-polarity EPI
+    (their rows flipped back) have the other polarity.
+    """
+    positive = recorded_polarity(header)
+    if positive is not None and header.slice.flip_rows:
+        positive = 1 - positive
+    return positive
+
+
+def protocol_block(header):
+    """GE's gzipped protocol data block (0025,101B) as {KEY: value}."""
+    raw = header.private(0x0025, "GEMS_SERS_01", 0x1B, vr="OB")
+    if not isinstance(raw, (bytes, bytearray)) or len(raw) < 24:
+        return {}
+    raw = bytes(raw)
+    start = raw.find(b"\x1f\x8b")
+    if start < 0:
+        return {}
+    try:
+        text = gzip.decompress(raw[start:]).decode("latin-1")
+    except (OSError, EOFError, ValueError):
+        return {}
+    return dict(re.findall(r'^\s*(\w+)\s+"([^"]*)"', text, flags=re.MULTILINE))
+
+
+def software_27r3(header):
+    """True for GE software release 27.0 R03 or later."""
+    text = text_of(header.get("SoftwareVersions")) or ""
+    match = re.search(r"(\d+)\.\d+_R(\d+)", text)
+    if match:
+        major, release = int(match.group(1)), int(match.group(2))
+        return major > 27 or (major == 27 and release >= 3)
+    match = re.search(r"[A-Z]{2}(\d+)\.\d+", text)
+    return bool(match) and int(match.group(1)) > 27
+
+
+def slice_times(volume, header, tr):
+    """GE EPI slice times (seconds) from the protocol block, as dcm2niix
+    computes them (its ``sliceTimeGE``): the excitation order is sequential
+    or interleaved from the first prescribed slice (InstanceNumber order),
+    multiband excitations share a time."""
+    protocol = protocol_block(header)
+    order = protocol.get("SLICEORDER")
+    if order not in ("0", "1") or not tr:
+        return None
+    if "MPh" in protocol.get("IOPT", ""):
+        return None  # multiphase: delays vary
+    delay = number(protocol.get("DELACQNOAV")) or 0.0
+    if delay:
+        return None  # group delay: its units are not documented
+    slices = volume.grid[0]
+    instances = [s.instance for s in slices]
+    if any(i is None for i in instances) or len(set(instances)) != len(instances):
+        return None
+    mb = 1
+    values = header.private(0x0043, "GEMS_PARM_01", 0xB6, vr="LO")
+    if values:
+        first = str(values[0] if not isinstance(values, str) else values.split("\\")[0])
+        mb = max(1, int(number(first) or 1))
+    n = len(slices)
+    excitations = math.ceil(n / mb)
+    per_slice = tr / excitations
+    if order == "0":
+        times = [i * per_slice for i in range(excitations)]
+    else:
+        n_odd = (excitations - 1) // 2
+        times = [(i // 2) * per_slice if i % 2 == 0 else (n_odd + (i + 1) // 2) * per_slice
+                 for i in range(excitations)]
+        if mb > 1 and software_27r3(header) and excitations > 2 and excitations % 2 == 0:
+            times[-1], times[-3] = times[-3], times[-1]
+    times = [times[i % excitations] for i in range(n)]
+    rank = {instance: r for r, instance in enumerate(sorted(instances))}
+    return [times[rank[s.instance]] for s in slices]

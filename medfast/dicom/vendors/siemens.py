@@ -25,6 +25,7 @@ of "SIEMENS MR SDI 02" (in an enhanced file, of each frame's private item
 (0021,xxFE)), and the time of each image after the start of the
 acquisition from TimeAfterStart (0021,xx04) of the same block.
 """
+import functools
 import math
 import re
 import struct
@@ -58,6 +59,13 @@ def csa_image_header(header):
 def _parse_csa(raw):
     if not isinstance(raw, bytes):
         return {}
+    return _parse_csa_bytes(raw)
+
+
+# A file's CSA header is wanted by its diffusion fields and by its mosaic
+# geometry, one after the other: parse it once (callers only read the dict).
+@functools.lru_cache(maxsize=4)
+def _parse_csa_bytes(raw):
     try:
         tags = _csareader().read(raw)["tags"]
     except Exception:  # a malformed private header is not fatal
@@ -276,3 +284,128 @@ def frame_fields(frames):
         for fields, seconds in zip(out, _private_frames(frames, 0x04, "DS")):
             fields["time_after_start"] = _milliseconds(seconds)
     return out
+
+
+def xa_private(header, element, creator="SIEMENS MR SDI 02", shared=False):
+    """A Siemens XA (enhanced) private value: per frame, creator 'SIEMENS MR
+    SDI 02', or in the shared group, creator 'SIEMENS MR SDS 01' (both in a
+    private sequence of the functional group)."""
+    groups = header.groups[-1:] if shared else header.groups[:1]
+    if shared and len(header.groups) < 2:
+        return None
+    for group in groups:
+        for tag, items in group.sequences():
+            if not (tag >> 16) & 1 or not items:
+                continue
+            try:
+                value = items[0].private(0x0021, creator, element)
+            except Exception:  # corrupt
+                value = None
+            if value is not None:
+                return value
+    return None
+
+
+def ascconv_protocol(ds):
+    """The ASCCONV part of the Siemens CSA series header (0029,xx20) as
+    {key: value text}."""
+    try:
+        raw = ds.private(0x0029, "SIEMENS CSA HEADER", 0x20, vr="OB")
+    except Exception:  # corrupt
+        return {}
+    if not isinstance(raw, (bytes, bytearray)):
+        return {}
+    text = bytes(raw).decode("latin-1")
+    begin = text.find("### ASCCONV BEGIN")
+    end = text.find("### ASCCONV END", begin)
+    if begin < 0 or end < 0:
+        return {}
+    return dict(re.findall(r"^([\w.\[\]]+)\s*=\s*(\S+)", text[begin:end], flags=re.MULTILINE))
+
+
+def protocol_slice_times(header, tiles):
+    """Mosaic slice times from the protocol when the CSA image header has no
+    MosaicRefAcqTimes: ascending, descending or interleaved excitation over
+    TR minus the delay in TR, as dcm2niix computes them."""
+    protocol = ascconv_protocol(header.ds)
+    try:
+        mode = int(protocol.get("sSliceArray.ucMode", ""), 0)
+        tr = float(protocol.get("alTR[0]", "")) / 1e6
+        delay = float(protocol.get("lDelayTimeInTR", "0")) / 1e6
+        n = int(protocol.get("sSliceArray.lSize", ""))
+    except ValueError:
+        return None
+    if int(protocol.get("sSliceAcceleration.lMultiBandFactor", "1") or 1) > 1:
+        return None
+    if n != max(tiles) + 1 or tr <= delay:
+        return None
+    if mode == 1:
+        order = list(range(n))
+    elif mode == 2:
+        order = list(range(n - 1, -1, -1))
+    elif mode == 4:  # interleaved: odd counts start with the first slice
+        first = 0 if n % 2 else 1
+        order = list(range(first, n, 2)) + list(range(1 - first, n, 2))
+    else:
+        return None
+    step = (tr - delay) / n
+    when = {tile: index * step for index, tile in enumerate(order)}
+    return [when[t] for t in tiles]
+
+
+def mosaic_slice_times(volume, header, tr):
+    """Mosaic slice times from the CSA MosaicRefAcqTimes.  The second
+    volume's are used when there is one (as dcm2niix does: the first volume
+    of a multiband series may carry bogus times), else the first plausible
+    volume's."""
+    tiles = [s.tile for s in volume.grid[0]]
+    candidates = list(range(len(volume.grid)))
+    if len(candidates) > 1:
+        candidates.insert(0, candidates.pop(1))
+    for t in candidates:
+        times = volume.grid[t][0].mosaic_times
+        if not times or len(times) < max(tiles) + 1:
+            continue
+        try:
+            values = [float(times[k]) / 1000.0 for k in tiles]
+        except (TypeError, ValueError):
+            continue
+        low = min(values)
+        values = [v - low for v in values] if low < 0 else values
+        if tr and max(values) >= tr:
+            continue  # bogus (e.g. the first volume of a multiband series)
+        return values
+    return protocol_slice_times(header, tiles) if header.manufacturer == "Siemens" else None
+
+
+def xa_slice_times(volume, tr):
+    """Siemens XA slice times from each image's TimeAfterStart (0021,xx04),
+    as dcm2niix computes them (its sliceTimingXA and checkSliceTiming):
+
+    * a 4-D series of several files (classic, or one enhanced file per
+      volume): the second volume's times (the first may be bogus, issue
+      875), from the earliest; none for derived images whose times span
+      more than one TR;
+    * one enhanced file holding a 3-D volume: the frames' times as stored
+      while they end within one TR, else from the earliest when they span
+      less than one TR, else none (one enhanced file holding a 4-D series:
+      its first volume's, from the earliest);
+    * a 3-D series of classic files: none (one time per file, dcm2niix
+      writes no SliceTiming);
+    * none when the times do not vary.
+    """
+    grid = volume.grid
+    four_d = len(grid) > 1 and len(volume.files) > 1
+    if not four_d and volume.first.file.frames == 1:
+        return None
+    times = [s.time_after_start / 1000.0 for s in grid[1 if four_d else 0]]
+    low, high = min(times), max(times)
+    if low == high:
+        return None
+    if four_d:
+        if volume.first.derived and not high - low <= (tr or 0):
+            return None
+        return [t - low for t in times]
+    if len(grid) > 1 or (tr is not None and high > tr and high - low <= tr):
+        return [t - low for t in times]
+    return times if tr is None or high <= tr else None
