@@ -43,9 +43,8 @@ def image_and_sidecar(volume, correct_tilt=False):
     try:
         sidecar = bids_sidecar(volume)
     except Exception as exc:
-        # Fix: a corrupt header element (pydicom converts lazily) raised
-        # NotImplementedError/TypeError... from deep inside the sidecar:
-        # name the file whose header is read.
+        # A corrupt header element raises whatever its decoder raises, from
+        # deep inside the sidecar: name the file whose header is read.
         raise ValueError(f"{volume.first.file.path}: unreadable DICOM header element "
                          f"({type(exc).__name__}: {str(exc)[:200]})") from None
     meta = dict(sidecar)
