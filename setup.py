@@ -5,7 +5,6 @@ kernels are built single-threaded and ``medfast.show_config()`` says so.
 Set ``MEDFAST_NO_OPENMP=1`` to force the single-threaded build.
 """
 import os
-import shutil
 import subprocess
 import sys
 import sysconfig

@@ -210,7 +210,7 @@ def test_half_voxel_ties_go_to_the_smaller_label(dtype):
     low, high = (-5, 7) if np.dtype(dtype).kind == "i" else (3, 7)
     src = np.full((4, 4, 4), high, dtype)
     src[:2] = low  # halves along axis 0; the tie lies between i = 1 and 2
-    for first, second in ((low, high), (high, low)):  # either side of the tie
+    for first, _ in ((low, high), (high, low)):  # either side of the tie
         data = src if first == low else src[::-1]
         out = one_pass(data, np.eye(3), [1.5, 0.0, 0.0], np.empty((1, 4, 4), dtype),
                        "constant", 0, 1)

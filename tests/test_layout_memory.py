@@ -160,7 +160,7 @@ def test_bool_input_gives_bool_output_without_conversion():
     call("rotation", view[:4, :4, :4], order=0)
     for m in (mask, view, np.asfortranarray(mask)):
         for order in (0, 1):
-            out, peak = peak_traced(lambda: call("rotation", m, order=order))
+            out, peak = peak_traced(lambda m=m, order=order: call("rotation", m, order=order))
             assert out.dtype == np.bool_
             assert peak <= out.nbytes * 1.05 + 64 * KIB
             assert_same(out, scipy.ndimage.affine_transform(

@@ -112,7 +112,9 @@ def test_spacing_grid_properties():
     assert out.orientation == img.orientation
     # Same directions (columns rescaled), same grid centre in world space.
     assert np.allclose(out.affine[:3, :3] / out.spacing, affine[:3, :3] / img.spacing)
-    centre = lambda im: nibabel.affines.apply_affine(im.affine, (np.array(im.shape) - 1) / 2)
+    def centre(im):
+        return nibabel.affines.apply_affine(im.affine, (np.array(im.shape) - 1) / 2)
+
     assert np.allclose(centre(out), centre(img))
     iso = resample(img, spacing=1.25)
     assert np.allclose(iso.spacing, 1.25)

@@ -125,7 +125,7 @@ def diffusion_table(volume):
     else:
         bvals = [max(0.0, float(b)) for b, _ in table]
         directions = np.zeros((len(table), 3))
-        for t, (b, direction) in enumerate(table):
+        for t, (_, direction) in enumerate(table):
             vector = _direction(direction)
             if bvals[t] > 0 and vector is not None:
                 directions[t] = vector

@@ -369,7 +369,7 @@ def test_enhanced_isotropic_frames_split(tmp_path, marker):
     """Enhanced: ISOTROPIC frames, or frames with b > 0 and a zero
     direction, are derived volumes too."""
     volumes = _with_trace(2)
-    for t, v in enumerate(volumes):
+    for v in volumes:
         if v["b"] and not any(v["vector"]):
             if marker == "directionality":
                 v.update(directionality="ISOTROPIC", vector=None)
