@@ -55,6 +55,80 @@ static inline void mf_combine_run(const double *p, ptrdiff_t span,
     }
 }
 
+/* Spline orders 2-5 along an aligned row, voxels ka .. kb - 1.
+ *
+ * p holds taps**2 planes of span partial products (v * wa) * wb, one per
+ * input row g = a * taps + b feeding the output row (taps = order + 1); w
+ * holds the last-axis weights of voxel k at w[c * nk + k].  Voxel k sums
+ * p[g][st[k] - xlo + c] * w[c * nk + k] over g, then c (scipy's order).
+ * With SSE2, eight voxels advance together in four register pairs (lanes
+ * are voxels, each performing the scalar sequence), which hides the
+ * latency of the running sums.  The body is specialised for each tap
+ * count (a constant), so that the tap loop unrolls.
+ */
+#if defined(__GNUC__)
+#define MF_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define MF_ALWAYS_INLINE inline
+#endif
+
+static MF_ALWAYS_INLINE void mf_spline_combine_taps(
+    const double *p, ptrdiff_t span, ptrdiff_t xlo, const ptrdiff_t *st,
+    const double *w, ptrdiff_t nk, const int taps, double *vals,
+    ptrdiff_t ka, ptrdiff_t kb)
+{
+    const int rows = taps * taps;
+    ptrdiff_t k = ka;
+    int g, c, j;
+#ifdef __SSE2__
+    for (; k + 8 <= kb; k += 8) {
+        const double *q[8];
+        __m128d t0 = _mm_setzero_pd(), t1 = t0, t2 = t0, t3 = t0;
+        for (j = 0; j < 8; j++)
+            q[j] = p + (st[k + j] - xlo);
+        for (g = 0; g < rows; g++) {
+            const ptrdiff_t o = g * span;
+            for (c = 0; c < taps; c++) {
+                const double *wc = w + c * nk + k;
+                t0 = _mm_add_pd(t0, _mm_mul_pd(_mm_set_pd(q[1][o + c], q[0][o + c]),
+                                               _mm_loadu_pd(wc)));
+                t1 = _mm_add_pd(t1, _mm_mul_pd(_mm_set_pd(q[3][o + c], q[2][o + c]),
+                                               _mm_loadu_pd(wc + 2)));
+                t2 = _mm_add_pd(t2, _mm_mul_pd(_mm_set_pd(q[5][o + c], q[4][o + c]),
+                                               _mm_loadu_pd(wc + 4)));
+                t3 = _mm_add_pd(t3, _mm_mul_pd(_mm_set_pd(q[7][o + c], q[6][o + c]),
+                                               _mm_loadu_pd(wc + 6)));
+            }
+        }
+        _mm_storeu_pd(vals + k, t0);
+        _mm_storeu_pd(vals + k + 2, t1);
+        _mm_storeu_pd(vals + k + 4, t2);
+        _mm_storeu_pd(vals + k + 6, t3);
+    }
+#endif
+    for (; k < kb; k++) {
+        const double *q = p + (st[k] - xlo);
+        double t = 0.0;
+        for (g = 0; g < rows; g++)
+            for (c = 0; c < taps; c++)
+                t = t + q[g * span + c] * w[c * nk + k];
+        vals[k] = t;
+    }
+}
+
+static inline void mf_spline_combine(const double *p, ptrdiff_t span,
+                                     ptrdiff_t xlo, const ptrdiff_t *st,
+                                     const double *w, ptrdiff_t nk, int order,
+                                     double *vals, ptrdiff_t ka, ptrdiff_t kb)
+{
+    switch (order) {
+    case 2: mf_spline_combine_taps(p, span, xlo, st, w, nk, 3, vals, ka, kb); break;
+    case 3: mf_spline_combine_taps(p, span, xlo, st, w, nk, 4, vals, ka, kb); break;
+    case 4: mf_spline_combine_taps(p, span, xlo, st, w, nk, 5, vals, ka, kb); break;
+    default: mf_spline_combine_taps(p, span, xlo, st, w, nk, 6, vals, ka, kb); break;
+    }
+}
+
 #endif
 
 #ifndef MEDFAST_GENERAL_H
