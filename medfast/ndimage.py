@@ -404,7 +404,14 @@ def _prefiltered(input, order, mode, cval, threads):
         padded_shape = tuple(n + 2 * npad for n in input.shape)
         check_allocation(padded_shape, input.dtype, "prefilter (the padded input)")
         if mode == "grid-constant":
-            input = np.pad(input, npad, mode="constant", constant_values=cval)
+            try:
+                input = np.pad(input, npad, mode="constant", constant_values=cval)
+            except OverflowError:
+                raise ValueError(
+                    f"cval={cval!r} does not fit the input's dtype {input.dtype}: "
+                    f"mode='grid-constant' with order={order} pads the input with "
+                    "cval before the prefilter, as scipy does (scipy fails here "
+                    "too); pass a cval in range or a float input") from None
         else:
             input = np.pad(input, npad, mode="edge")
     check_allocation(input.shape, np.float64, "prefilter (the spline coefficients)")
