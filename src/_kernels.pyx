@@ -141,75 +141,10 @@ ctypedef fused in_t:
 # --------------------------------------------------------------------------
 # Boundary handling, exactly as scipy's map_coordinate()
 # --------------------------------------------------------------------------
-cdef inline double _map_coordinate(double x, Py_ssize_t n, int mode) noexcept nogil:
-    cdef Py_ssize_t sz, sz2
-    if x < 0:
-        if mode == MIRROR:
-            if n <= 1:
-                x = 0
-            else:
-                sz2 = 2 * n - 2
-                x = sz2 * <Py_ssize_t>(-x / sz2) + x
-                x = x + sz2 if x <= 1 - n else -x
-        elif mode == REFLECT:
-            if n <= 1:
-                x = 0
-            else:
-                sz2 = 2 * n
-                if x < -sz2:
-                    x = sz2 * <Py_ssize_t>(-x / sz2) + x
-                if x < -n:
-                    x = x + sz2
-                else:
-                    x = (1e-15 if x > -1e-15 else -x) - 1
-        elif mode == WRAP:
-            if n <= 1:
-                x = 0
-            else:
-                sz = n - 1
-                x += sz * (<Py_ssize_t>(-x / sz) + 1)
-        elif mode == GRID_WRAP:
-            if n <= 1:
-                x = 0
-            else:
-                x += n * (<Py_ssize_t>((-1 - x) / n) + 1)
-        elif mode == NEAREST:
-            x = 0
-        elif mode == CONSTANT:
-            x = -1
-    elif x > n - 1:
-        if mode == MIRROR:
-            if n <= 1:
-                x = 0
-            else:
-                sz2 = 2 * n - 2
-                x -= sz2 * <Py_ssize_t>(x / sz2)
-                if x >= n:
-                    x = sz2 - x
-        elif mode == REFLECT:
-            if n <= 1:
-                x = 0
-            else:
-                sz2 = 2 * n
-                x -= sz2 * <Py_ssize_t>(x / sz2)
-                if x >= n:
-                    x = sz2 - x - 1
-        elif mode == WRAP:
-            if n <= 1:
-                x = 0
-            else:
-                sz = n - 1
-                x -= sz * <Py_ssize_t>(x / sz)
-        elif mode == GRID_WRAP:
-            if n <= 1:
-                x = 0
-            else:
-                x -= n * <Py_ssize_t>(x / n)
-        elif mode == NEAREST:
-            x = n - 1
-        elif mode == CONSTANT:
-            x = -1
-    return x
+cdef extern from "_boundary.h":
+    double _map_coordinate "mf_map_coordinate" (double x, Py_ssize_t n,
+                                                 int mode) noexcept nogil
+    int _spline_mode "mf_spline_mode" (int mode) noexcept nogil
 
 
 cdef inline double _first_tap(double x, int order) noexcept nogil:
@@ -267,13 +202,6 @@ cdef inline void _spline_weights(double x, int order, double* w) noexcept nogil:
     w[order] = 1.0
     for i in range(order):
         w[order] -= w[i]
-
-
-cdef inline int _spline_mode(int mode) noexcept nogil:
-    # scipy maps the taps of modes without an analytic extension by mirroring.
-    if mode == CONSTANT or mode == WRAP:
-        return MIRROR
-    return mode
 
 
 cdef double _sample_edge(const in_t* data, int rank, const Py_ssize_t* shape,
