@@ -354,37 +354,53 @@ def _run_coordinates(input, coords, output, order, mode, cval, threads, backend,
 # --------------------------------------------------------------------------
 # The B-spline prefilter (src/_splines.pyx)
 # --------------------------------------------------------------------------
-def _filter_axis(work, axis, order, mode, threads):
-    """Filter the C-contiguous float64 array ``work`` in place along ``axis``."""
-    from . import _splines
-    shape = work.shape
-    before = int(np.prod(shape[:axis], dtype=np.int64))
-    after = int(np.prod(shape[axis + 1:], dtype=np.int64))
-    if after == 1:
-        # lines along the last axis: interleave neighbouring lines, whose
-        # samples lie one line apart
-        view = work.reshape(1, before, shape[axis]).transpose(0, 2, 1)
-    else:
-        view = work.reshape(before, shape[axis], after)
-    run_kernel(_splines.filter_axis, view, order, FILTER_KINDS[mode],
-               threads=threads)
+def _line_views(src, dst, axis):
+    """3-D views of ``src`` and ``dst`` (one shape, 2-D or 3-D) with
+    ``axis`` in the middle and, last, the other axis along which ``dst``'s
+    neighbouring lines lie closest (the kernel filters those together)."""
+    if src.ndim == 2:
+        src, dst, axis = src[np.newaxis], dst[np.newaxis], axis + 1
+    others = [h for h in range(3) if h != axis]
+    lane = min(others, key=lambda h: (dst.shape[h] == 1, abs(dst.strides[h])))
+    outer = others[0] if others[1] == lane else others[1]
+    perm = (outer, axis, lane)
+    return src.transpose(perm), dst.transpose(perm)
 
 
 def _filter_axes(input, order, axes, output, mode, threads):
     """scipy's spline_filter1d along each of ``axes`` in turn, into the
     array ``output``: every pass in float64, its result stored in
-    ``output``'s dtype (C casts, as scipy) and read back by the next."""
+    ``output``'s dtype (C casts, as scipy) and read back by the next.
+
+    The first pass reads ``input`` in its own dtype (2-D and 3-D arrays of
+    the kernels' dtypes); others are first copied into float64."""
+    from . import _splines
     direct = (output.dtype == np.float64 and output.flags.c_contiguous
               and output.flags.aligned and output.flags.writeable
-              and not np.may_share_memory(output, input))
+              and (output is input or not np.may_share_memory(output, input)))
     if direct:
         work = output
     else:
         check_allocation(input.shape, np.float64, "spline_filter (a float64 work copy)")
         work = np.empty(input.shape, np.float64)
-    work[...] = input
+    source = input
+    if input.ndim not in (2, 3) or input.dtype not in _dtypes.INPUT_CODES:
+        work[...] = input
+        source = work
+        # any number of dimensions: 3-D views of the C-contiguous copy
     for n, axis in enumerate(axes):
-        _filter_axis(work, axis, order, mode, threads)
+        if work.ndim in (2, 3):
+            src, dst = _line_views(source, work, axis)
+        else:
+            shape = work.shape
+            before = int(np.prod(shape[:axis], dtype=np.int64))
+            after = int(np.prod(shape[axis + 1:], dtype=np.int64))
+            src, dst = _line_views(work.reshape(before, shape[axis], after),
+                                   work.reshape(before, shape[axis], after), 1)
+        run_kernel(_splines.filter_axis, _dtypes.kernel_view(src),
+                   _dtypes.INPUT_CODES[src.dtype], dst, order, FILTER_KINDS[mode],
+                   threads=threads)
+        source = work
         if not direct:
             output[...] = work
             if n + 1 < len(axes) and output.dtype != np.float64:
