@@ -1198,11 +1198,12 @@ def affine(cnp.ndarray inp, int in_code, const double[:, ::1] matrix,
     # row buffers: values, 3 coordinates, general-row scratch (17 nk; the
     # aligned rows use its start for nw weight arrays, starts and flags),
     # partial products (one per input row feeding an output row, of up to
-    # 2 * nk + 16 samples), a 5-slot table cache
+    # 2 * nk + 16 samples), a 5-slot table cache, 4 doubles the spline
+    # combine may read past the products (mf_spline_combine)
     cdef Py_ssize_t nw = _weights_per_tap_table(order)
     cdef Py_ssize_t prows = (order + 1) * (order + 1) if order > 1 else 4
     cdef Py_ssize_t per_thread = (max(21, 6 + nw) * nk + prows * (2 * nk + 16)
-                                  + 5)
+                                  + 5 + 4)
     cdef double* buffers = _thread_buffers(nthreads, per_thread)
     cdef int th
     for th in range(nthreads):
@@ -1311,9 +1312,10 @@ def separable(cnp.ndarray inp, int in_code, list tables, cnp.ndarray out,
                            &start[base], &wtab[nw * base], &inside[base], &xlo,
                            &count)
         base += oshape[h]
-    # values, and the partial products when they are used (_use_products)
     cdef Py_ssize_t prows = (order + 1) * (order + 1) if order > 1 else 4
-    cdef Py_ssize_t per_thread = oshape[2] + (prows * span if span <= 2 * oshape[2] + 16 else 0)
+    # values, the partial products when used (_use_products) and 4 doubles
+    # the spline combine may read past them
+    cdef Py_ssize_t per_thread = oshape[2] + (prows * span + 4 if span <= 2 * oshape[2] + 16 else 0)
     nthreads = _useful_threads(nthreads, oshape[0] * oshape[1], 32)
     cdef double* buffers = _thread_buffers(nthreads, per_thread)
     cdef const void* d = cnp.PyArray_DATA(inp)
