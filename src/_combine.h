@@ -513,12 +513,14 @@ static inline void mf_store_u8(const double *v, void *o, ptrdiff_t n) { mf_store
 #define MEDFAST_PRODUCTS_H
 /* Partial products of four contiguous input rows (g = 0..3: r, r + s1,
  * r + s0, r + s0 + s1, each from sample xlo on): p[g * span + x] =
- * (v * wa) * wb, in scipy's order.  Planar, one plain loop per input type,
- * so that the compiler vectorises them without shuffles. */
+ * (v * wa) * wb for x < count (<= span), in scipy's order.  Planar, one
+ * plain loop per input type, so that the compiler vectorises them without
+ * shuffles. */
 #define MF_PRODUCTS(name, type)                                              \
 static inline void name(const char *row, ptrdiff_t s0, ptrdiff_t s1,         \
-                        ptrdiff_t xlo, ptrdiff_t span, double a0, double a1, \
-                        double b0, double b1, double *p)                     \
+                        ptrdiff_t xlo, ptrdiff_t count, ptrdiff_t span,      \
+                        double a0, double a1, double b0, double b1,          \
+                        double *p)                                           \
 {                                                                            \
     const type *r00 = (const type *)row + xlo;                               \
     const type *r01 = (const type *)(row + s1) + xlo;                        \
@@ -527,13 +529,13 @@ static inline void name(const char *row, ptrdiff_t s0, ptrdiff_t s1,         \
     double *restrict p00 = p, *restrict p01 = p + span;                      \
     double *restrict p10 = p + 2 * span, *restrict p11 = p + 3 * span;       \
     ptrdiff_t x;                                                             \
-    for (x = 0; x < span; x++)                                               \
+    for (x = 0; x < count; x++)                                              \
         p00[x] = ((double)r00[x] * a0) * b0;                                 \
-    for (x = 0; x < span; x++)                                               \
+    for (x = 0; x < count; x++)                                              \
         p01[x] = ((double)r01[x] * a0) * b1;                                 \
-    for (x = 0; x < span; x++)                                               \
+    for (x = 0; x < count; x++)                                              \
         p10[x] = ((double)r10[x] * a1) * b0;                                 \
-    for (x = 0; x < span; x++)                                               \
+    for (x = 0; x < count; x++)                                              \
         p11[x] = ((double)r11[x] * a1) * b1;                                 \
 }
 MF_PRODUCTS(mf_products_u8, uint8_t)

@@ -34,29 +34,37 @@ cnp.import_array()
 
 cdef extern from "_combine.h":
     void mf_products_u8(const char* row, Py_ssize_t s0, Py_ssize_t s1,
-                           Py_ssize_t xlo, Py_ssize_t span, double a0, double a1,
-                           double b0, double b1, double* p) noexcept nogil
+                           Py_ssize_t xlo, Py_ssize_t count, Py_ssize_t span,
+                           double a0, double a1, double b0, double b1,
+                           double* p) noexcept nogil
     void mf_products_i8(const char* row, Py_ssize_t s0, Py_ssize_t s1,
-                           Py_ssize_t xlo, Py_ssize_t span, double a0, double a1,
-                           double b0, double b1, double* p) noexcept nogil
+                           Py_ssize_t xlo, Py_ssize_t count, Py_ssize_t span,
+                           double a0, double a1, double b0, double b1,
+                           double* p) noexcept nogil
     void mf_products_u16(const char* row, Py_ssize_t s0, Py_ssize_t s1,
-                           Py_ssize_t xlo, Py_ssize_t span, double a0, double a1,
-                           double b0, double b1, double* p) noexcept nogil
+                           Py_ssize_t xlo, Py_ssize_t count, Py_ssize_t span,
+                           double a0, double a1, double b0, double b1,
+                           double* p) noexcept nogil
     void mf_products_i16(const char* row, Py_ssize_t s0, Py_ssize_t s1,
-                           Py_ssize_t xlo, Py_ssize_t span, double a0, double a1,
-                           double b0, double b1, double* p) noexcept nogil
+                           Py_ssize_t xlo, Py_ssize_t count, Py_ssize_t span,
+                           double a0, double a1, double b0, double b1,
+                           double* p) noexcept nogil
     void mf_products_u32(const char* row, Py_ssize_t s0, Py_ssize_t s1,
-                           Py_ssize_t xlo, Py_ssize_t span, double a0, double a1,
-                           double b0, double b1, double* p) noexcept nogil
+                           Py_ssize_t xlo, Py_ssize_t count, Py_ssize_t span,
+                           double a0, double a1, double b0, double b1,
+                           double* p) noexcept nogil
     void mf_products_i32(const char* row, Py_ssize_t s0, Py_ssize_t s1,
-                           Py_ssize_t xlo, Py_ssize_t span, double a0, double a1,
-                           double b0, double b1, double* p) noexcept nogil
+                           Py_ssize_t xlo, Py_ssize_t count, Py_ssize_t span,
+                           double a0, double a1, double b0, double b1,
+                           double* p) noexcept nogil
     void mf_products_f32(const char* row, Py_ssize_t s0, Py_ssize_t s1,
-                           Py_ssize_t xlo, Py_ssize_t span, double a0, double a1,
-                           double b0, double b1, double* p) noexcept nogil
+                           Py_ssize_t xlo, Py_ssize_t count, Py_ssize_t span,
+                           double a0, double a1, double b0, double b1,
+                           double* p) noexcept nogil
     void mf_products_f64(const char* row, Py_ssize_t s0, Py_ssize_t s1,
-                           Py_ssize_t xlo, Py_ssize_t span, double a0, double a1,
-                           double b0, double b1, double* p) noexcept nogil
+                           Py_ssize_t xlo, Py_ssize_t count, Py_ssize_t span,
+                           double a0, double a1, double b0, double b1,
+                           double* p) noexcept nogil
     void mf_combine_run(const double* p, Py_ssize_t span, Py_ssize_t xlo,
                         const Py_ssize_t* st, const double* w0,
                         const double* w1, double* vals, Py_ssize_t ka,
@@ -579,16 +587,19 @@ cdef void _aligned_linear(const in_t* data, Py_ssize_t row_off,
                           Py_ssize_t nk, const Py_ssize_t* st2,
                           const double* w2, const uint8_t* in2,
                           Py_ssize_t xlo, Py_ssize_t span, Py_ssize_t count,
-                          double* vals, double* pbuf) noexcept nogil:
+                          Py_ssize_t upper, double* vals,
+                          double* pbuf) noexcept nogil:
     """vals[k] for every k with in2[k] (all taps inside); others untouched.
 
     st2/w2/in2: per-voxel start index, weight pair and inside flag along
     the last axis (count of them set); [xlo, xlo + span) covers every
-    st2[k] and st2[k] + 1.  pbuf: scratch of 4 * span doubles, or NULL to
-    gather directly.
+    st2[k] and st2[k] + 1.  upper >= 0: the last of those samples is not in
+    the row; its place is taken by sample ``upper`` (see _axis_table).
+    pbuf: scratch of 4 * span doubles, or NULL to gather directly.
     """
     cdef const char* row = (<const char*>data) + row_off
-    cdef Py_ssize_t k, x, st
+    cdef Py_ssize_t k, x, st, st1
+    cdef Py_ssize_t nprod = span - 1 if upper >= 0 else span
     cdef double t
     if pbuf != NULL:
         # pbuf[g * span + x] = the partial product of input row g at sample
@@ -596,28 +607,35 @@ cdef void _aligned_linear(const in_t* data, Py_ssize_t row_off,
         if s2 == sizeof(in_t):
             # contiguous rows: a plain C loop the compiler vectorises
             if in_t is uint8_t:
-                mf_products_u8(row, s0, s1, xlo, span, a0, a1, b0, b1, pbuf)
+                mf_products_u8(row, s0, s1, xlo, nprod, span, a0, a1, b0, b1, pbuf)
             elif in_t is int8_t:
-                mf_products_i8(row, s0, s1, xlo, span, a0, a1, b0, b1, pbuf)
+                mf_products_i8(row, s0, s1, xlo, nprod, span, a0, a1, b0, b1, pbuf)
             elif in_t is uint16_t:
-                mf_products_u16(row, s0, s1, xlo, span, a0, a1, b0, b1, pbuf)
+                mf_products_u16(row, s0, s1, xlo, nprod, span, a0, a1, b0, b1, pbuf)
             elif in_t is int16_t:
-                mf_products_i16(row, s0, s1, xlo, span, a0, a1, b0, b1, pbuf)
+                mf_products_i16(row, s0, s1, xlo, nprod, span, a0, a1, b0, b1, pbuf)
             elif in_t is uint32_t:
-                mf_products_u32(row, s0, s1, xlo, span, a0, a1, b0, b1, pbuf)
+                mf_products_u32(row, s0, s1, xlo, nprod, span, a0, a1, b0, b1, pbuf)
             elif in_t is int32_t:
-                mf_products_i32(row, s0, s1, xlo, span, a0, a1, b0, b1, pbuf)
+                mf_products_i32(row, s0, s1, xlo, nprod, span, a0, a1, b0, b1, pbuf)
             elif in_t is float:
-                mf_products_f32(row, s0, s1, xlo, span, a0, a1, b0, b1, pbuf)
+                mf_products_f32(row, s0, s1, xlo, nprod, span, a0, a1, b0, b1, pbuf)
             else:
-                mf_products_f64(row, s0, s1, xlo, span, a0, a1, b0, b1, pbuf)
+                mf_products_f64(row, s0, s1, xlo, nprod, span, a0, a1, b0, b1, pbuf)
         else:
-            for x in range(span):
+            for x in range(nprod):
                 st = (xlo + x) * s2
                 pbuf[x] = (<double>(<const in_t*>(row + st))[0] * a0) * b0
                 pbuf[span + x] = (<double>(<const in_t*>(row + s1 + st))[0] * a0) * b1
                 pbuf[2 * span + x] = (<double>(<const in_t*>(row + s0 + st))[0] * a1) * b0
                 pbuf[3 * span + x] = (<double>(<const in_t*>(row + s0 + s1 + st))[0] * a1) * b1
+        if upper >= 0:
+            st = upper * s2
+            x = span - 1
+            pbuf[x] = (<double>(<const in_t*>(row + st))[0] * a0) * b0
+            pbuf[span + x] = (<double>(<const in_t*>(row + s1 + st))[0] * a0) * b1
+            pbuf[2 * span + x] = (<double>(<const in_t*>(row + s0 + st))[0] * a1) * b0
+            pbuf[3 * span + x] = (<double>(<const in_t*>(row + s0 + s1 + st))[0] * a1) * b1
         if count == nk:  # the usual case: one run, no scan
             mf_combine_run(pbuf, span, xlo, st2, w2, w2 + nk, vals, 0, nk)
             return
@@ -635,15 +653,18 @@ cdef void _aligned_linear(const in_t* data, Py_ssize_t row_off,
     for k in range(nk):
         if in2[k]:
             st = st2[k] * s2
+            st1 = st + s2
+            if upper >= 0 and st2[k] == xlo + span - 2:
+                st1 = upper * s2
             t = 0.0
             t += ((<double>(<const in_t*>(row + st))[0] * a0) * b0) * w2[k]
-            t += ((<double>(<const in_t*>(row + st + s2))[0] * a0) * b0) * w2[nk + k]
+            t += ((<double>(<const in_t*>(row + st1))[0] * a0) * b0) * w2[nk + k]
             t += ((<double>(<const in_t*>(row + s1 + st))[0] * a0) * b1) * w2[k]
-            t += ((<double>(<const in_t*>(row + s1 + st + s2))[0] * a0) * b1) * w2[nk + k]
+            t += ((<double>(<const in_t*>(row + s1 + st1))[0] * a0) * b1) * w2[nk + k]
             t += ((<double>(<const in_t*>(row + s0 + st))[0] * a1) * b0) * w2[k]
-            t += ((<double>(<const in_t*>(row + s0 + st + s2))[0] * a1) * b0) * w2[nk + k]
+            t += ((<double>(<const in_t*>(row + s0 + st1))[0] * a1) * b0) * w2[nk + k]
             t += ((<double>(<const in_t*>(row + s0 + s1 + st))[0] * a1) * b1) * w2[k]
-            t += ((<double>(<const in_t*>(row + s0 + s1 + st + s2))[0] * a1) * b1) * w2[nk + k]
+            t += ((<double>(<const in_t*>(row + s0 + s1 + st1))[0] * a1) * b1) * w2[nk + k]
             vals[k] = t
 
 
@@ -765,19 +786,37 @@ cdef inline bint _row_is_cval(double x0, double x1, const Py_ssize_t* shape,
 
 cdef Py_ssize_t _axis_table(const double* x, Py_ssize_t n, double lim, int order,
                             Py_ssize_t* st, double* w, uint8_t* ins,
-                            Py_ssize_t* xlo, Py_ssize_t* count) noexcept nogil:
+                            Py_ssize_t* xlo, Py_ssize_t* count, int mode,
+                            Py_ssize_t* up) noexcept nogil:
     """First tap, weights (w[c * n + k], c = 0 .. max(order, 1)) and
     inside flag of each coordinate x[k].
+
+    With ``up`` (order 1; NULL elsewhere), coordinates exactly on the last
+    sample (x == lim: zooms map the last output onto it) are inside too:
+    their second tap (weight 0) is the sample scipy's boundary mapping
+    gives index lim + 1, up[k] samples from the first (1 for the others);
+    it counts as sample lim + 1 in the span.  Not in 'grid-constant' mode,
+    whose tap there is cval.
 
     Returns the span of input samples the inside points touch (0 if none);
     its first index goes to xlo[0], the number of inside points to count[0].
     """
     cdef Py_ssize_t k, s, lo = 0, hi = -1, c = 0
+    cdef Py_ssize_t size = <Py_ssize_t>lim + 1, upper = 1
     cdef double wk[6]
     cdef int q
     cdef bint first = True
+    cdef bint exact = up != NULL and order == 1 and size > 1 and mode != GRID_CONSTANT
+    if exact:
+        upper = <Py_ssize_t>_map_coordinate(<double>size, size,
+                                            _spline_mode(mode)) - (size - 1)
     for k in range(n):
         ins[k] = _inside(x[k], lim, order)
+        if up != NULL:
+            up[k] = 1
+            if exact and not ins[k] and x[k] == lim:
+                ins[k] = True
+                up[k] = upper
         if not ins[k]:
             continue
         if order > 1:
@@ -936,7 +975,7 @@ cdef int _affine_driver(const in_t* data, int rank, const Py_ssize_t* shape,
                     for k in range(nk):
                         buf[3 * nk + k] = buf[3 * nk + k] + npad
                 span = _axis_table(buf + 3 * nk, nk, shape[2] - 1, order, stbuf,
-                                   wbuf, inbuf, &xlo, &count)
+                                   wbuf, inbuf, &xlo, &count, mode, NULL)
                 cache[0] = p2
                 cache[1] = <double>k0
                 cache[2] = <double>xlo
@@ -950,7 +989,7 @@ cdef int _affine_driver(const in_t* data, int rank, const Py_ssize_t* shape,
                                 1.0 - (1.0 - (p0 - <double>(<Py_ssize_t>p0))),
                                 1.0 - (p1 - <double>(<Py_ssize_t>p1)),
                                 1.0 - (1.0 - (p1 - <double>(<Py_ssize_t>p1))),
-                                nk, stbuf, wbuf, inbuf, xlo, span, count, buf,
+                                nk, stbuf, wbuf, inbuf, xlo, span, count, -1, buf,
                                 _use_products(buf + 8 * nk, span, nk))
             elif order > 1:
                 _aligned_spline_at(data, p0, p1, strides, order, nk, stbuf,
@@ -1031,11 +1070,11 @@ cdef int _coords_driver(const in_t* data, int rank, const Py_ssize_t* shape,
 cdef int _separable_driver(const in_t* data, const Py_ssize_t* shape,
                            const Py_ssize_t* strides, const double* ctab,
                            const Py_ssize_t* start, const double* wtab,
-                           const uint8_t* inside, char* out,
+                           const uint8_t* inside, const Py_ssize_t* up, char* out,
                            const Py_ssize_t* oshape, const Py_ssize_t* ostrides,
                            int out_code, int order, int mode, double cval,
                            Py_ssize_t xlo, Py_ssize_t span, Py_ssize_t count2,
-                           int nthreads,
+                           Py_ssize_t upper, int nthreads,
                            double* buffers, Py_ssize_t per_thread) noexcept nogil:
     """Axis-aligned (diagonal) transforms of 3-D inputs.
 
@@ -1043,6 +1082,9 @@ cdef int _separable_driver(const in_t* data, const Py_ssize_t* shape,
     and the inside test come once from per-axis tables (ctab, start, wtab,
     inside; each laid out as [axis 0 | axis 1 | axis 2], the weights of
     axis h as nw arrays of its length) and every row is an aligned row.
+    ``up`` (order 1): the distance of each outer coordinate's second tap
+    from its first, and ``upper`` the sample standing in for the last
+    axis' sample xlo + span - 1 (see _axis_table; -1: none).
     """
     cdef Py_ssize_t n0 = oshape[0], n1 = oshape[1], nk = oshape[2]
     cdef Py_ssize_t r, i, j, k
@@ -1056,11 +1098,11 @@ cdef int _separable_driver(const in_t* data, const Py_ssize_t* shape,
         if inside[i] and inside[n0 + j]:
             if order == 1:
                 _aligned_linear(data, start[i] * strides[0] + start[n0 + j] * strides[1],
-                                strides[0], strides[1], strides[2],
+                                up[i] * strides[0], up[n0 + j] * strides[1], strides[2],
                                 wtab[i], wtab[n0 + i],
                                 wtab[2 * n0 + j], wtab[2 * n0 + n1 + j],
                                 nk, start + m, wtab + 2 * m, inside + m,
-                                xlo, span, count2, vals,
+                                xlo, span, count2, upper, vals,
                                 _use_products(vals + nk, span, nk))
             elif order > 1:
                 _aligned_spline_tables(data, start[i] * strides[0] + start[n0 + j] * strides[1],
@@ -1109,9 +1151,11 @@ cdef struct Job:
     const Py_ssize_t* start
     const double* wtab
     const uint8_t* inside
+    const Py_ssize_t* up
     Py_ssize_t xlo
     Py_ssize_t span
     Py_ssize_t count
+    Py_ssize_t upper
     char* out
     const Py_ssize_t* oshape
     const Py_ssize_t* ostrides
@@ -1135,9 +1179,9 @@ cdef void _run(const in_t* d, const Job* j) noexcept nogil:
                        j.nthreads, j.buffers, j.per_thread)
     else:
         _separable_driver(d, j.shape, j.strides, j.ctab, j.start, j.wtab,
-                          j.inside, j.out, j.oshape, j.ostrides, j.out_code,
+                          j.inside, j.up, j.out, j.oshape, j.ostrides, j.out_code,
                           j.order, j.mode, j.cval, j.xlo, j.span, j.count,
-                          j.nthreads, j.buffers, j.per_thread)
+                          j.upper, j.nthreads, j.buffers, j.per_thread)
 
 
 cdef void _dispatch(int in_code, const void* d, const Job* j) noexcept nogil:
@@ -1306,11 +1350,12 @@ def separable(cnp.ndarray inp, int in_code, list tables, cnp.ndarray out,
     cdef Py_ssize_t nw = _weights_per_tap_table(order)
     cdef double[::1] wtab = np.zeros(nw * total, dtype=np.float64)
     cdef uint8_t[::1] inside = np.zeros(total, dtype=np.uint8)
+    cdef Py_ssize_t[::1] up = np.ones(total, dtype=np.intp)
     cdef Py_ssize_t h, base = 0, xlo = 0, span = 0, count = 0
     for h in range(3):
         span = _axis_table(&ctab[base], oshape[h], shape[h] - 1, order,
                            &start[base], &wtab[nw * base], &inside[base], &xlo,
-                           &count)
+                           &count, mode, &up[base])
         base += oshape[h]
     cdef Py_ssize_t prows = (order + 1) * (order + 1) if order > 1 else 4
     # values, the partial products when used (_use_products) and 4 doubles
@@ -1324,8 +1369,15 @@ def separable(cnp.ndarray inp, int in_code, list tables, cnp.ndarray out,
     cdef const Py_ssize_t* sp = &start[0]
     cdef const double* wt = &wtab[0]
     cdef const uint8_t* ins = &inside[0]
+    # the last axis' exact-upper voxels read this sample in place of index
+    # shape[2] (_axis_table)
+    cdef Py_ssize_t upper = -1
+    if order == 1 and span > 0 and xlo + span - 1 == shape[2]:
+        upper = <Py_ssize_t>_map_coordinate(<double>shape[2], shape[2], _spline_mode(mode))
     cdef Job job
     job.kind = JOB_SEPARABLE
+    job.up = &up[0]
+    job.upper = upper
     job.rank = 3
     job.shape = shape
     job.strides = strides
