@@ -424,7 +424,7 @@ def test_nibabel_and_simpleitk_images_are_accepted():
     got = resample(nii, spacing=1.0)
     assert isinstance(got, Image) and np.array_equal(got.array, expected.array)
     assert np.array_equal(resample(Image(data, affine), like=nii).array, data)
-    sitk = pytest.importorskip("SimpleITK")
+    pytest.importorskip("SimpleITK")
     s_img = Image(data, affine).to_sitk()
     got = resample(s_img, spacing=1.0)
     assert np.allclose(got.affine, expected.affine) and np.array_equal(got.array, expected.array)
