@@ -236,6 +236,222 @@ static inline void mf_spline_combine(const double *p, ptrdiff_t span,
     }
 }
 
+/* Spline orders 2-5 at arbitrary points of a 3-D float64 input (the
+ * prefiltered coefficients), every tap inside: point j sums, over the taps
+ * (a, b, c) in C order, ((v * wa) * wb) * wc, v the sample at byte offset
+ * off[j] + a*s0 + b*s1 + c*s2 from base (scipy's order).  Weights: axis h,
+ * tap c of point j at w[(h * taps + c) * n + j].  Eight (SSE2) or sixteen
+ * (AVX2) points advance together, one per lane. */
+static MF_ALWAYS_INLINE void mf_spline_points_taps(
+    const char *base, const ptrdiff_t *off, ptrdiff_t s0, ptrdiff_t s1,
+    ptrdiff_t s2, const double *w, ptrdiff_t n, const int taps,
+    double *out, ptrdiff_t j0, ptrdiff_t m)
+{
+    ptrdiff_t j = j0;
+    int a, b, c, l;
+#ifdef __SSE2__
+    for (; j + 8 <= m; j += 8) {
+        __m128d t[4];
+        for (l = 0; l < 4; l++)
+            t[l] = _mm_setzero_pd();
+        for (a = 0; a < taps; a++) {
+            for (b = 0; b < taps; b++) {
+                for (c = 0; c < taps; c++) {
+                    const ptrdiff_t d = a * s0 + b * s1 + c * s2;
+                    for (l = 0; l < 4; l++) {
+                        const ptrdiff_t q = j + 2 * l;
+                        __m128d v = _mm_set_pd(*(const double *)(base + off[q + 1] + d),
+                                               *(const double *)(base + off[q] + d));
+                        v = _mm_mul_pd(v, _mm_loadu_pd(w + a * n + q));
+                        v = _mm_mul_pd(v, _mm_loadu_pd(w + (taps + b) * n + q));
+                        v = _mm_mul_pd(v, _mm_loadu_pd(w + (2 * taps + c) * n + q));
+                        t[l] = _mm_add_pd(t[l], v);
+                    }
+                }
+            }
+        }
+        for (l = 0; l < 4; l++)
+            _mm_storeu_pd(out + j + 2 * l, t[l]);
+    }
+#endif
+    for (; j < m; j++) {
+        double t = 0.0;
+        for (a = 0; a < taps; a++)
+            for (b = 0; b < taps; b++)
+                for (c = 0; c < taps; c++) {
+                    double v = *(const double *)(base + off[j] + a * s0 + b * s1 + c * s2);
+                    v *= w[a * n + j];
+                    v *= w[(taps + b) * n + j];
+                    v *= w[(2 * taps + c) * n + j];
+                    t += v;
+                }
+        out[j] = t;
+    }
+}
+
+#ifdef MF_AVX2
+static inline __attribute__((always_inline, target("avx2"))) void mf_spline_points_avx2_taps(
+    const char *base, const ptrdiff_t *off, ptrdiff_t s0, ptrdiff_t s1,
+    ptrdiff_t s2, const double *w, ptrdiff_t n, const int taps,
+    double *out, ptrdiff_t m)
+{
+    ptrdiff_t j = 0;
+    int a, b, c, l;
+    for (; j + 16 <= m; j += 16) {
+        __m256d t[4];
+        for (l = 0; l < 4; l++)
+            t[l] = _mm256_setzero_pd();
+        for (a = 0; a < taps; a++) {
+            for (b = 0; b < taps; b++) {
+                for (c = 0; c < taps; c++) {
+                    const ptrdiff_t d = a * s0 + b * s1 + c * s2;
+                    for (l = 0; l < 4; l++) {
+                        const ptrdiff_t q = j + 4 * l;
+                        __m256d v = _mm256_set_pd(*(const double *)(base + off[q + 3] + d),
+                                                  *(const double *)(base + off[q + 2] + d),
+                                                  *(const double *)(base + off[q + 1] + d),
+                                                  *(const double *)(base + off[q] + d));
+                        v = _mm256_mul_pd(v, _mm256_loadu_pd(w + a * n + q));
+                        v = _mm256_mul_pd(v, _mm256_loadu_pd(w + (taps + b) * n + q));
+                        v = _mm256_mul_pd(v, _mm256_loadu_pd(w + (2 * taps + c) * n + q));
+                        t[l] = _mm256_add_pd(t[l], v);
+                    }
+                }
+            }
+        }
+        for (l = 0; l < 4; l++)
+            _mm256_storeu_pd(out + j + 4 * l, t[l]);
+    }
+    mf_spline_points_taps(base, off, s0, s1, s2, w, n, taps, out, j, m);
+}
+
+static __attribute__((target("avx2"))) void mf_spline_points_avx2(
+    const char *base, const ptrdiff_t *off, ptrdiff_t s0, ptrdiff_t s1,
+    ptrdiff_t s2, const double *w, ptrdiff_t n, int order, double *out,
+    ptrdiff_t m)
+{
+    switch (order) {
+    case 2: mf_spline_points_avx2_taps(base, off, s0, s1, s2, w, n, 3, out, m); break;
+    case 3: mf_spline_points_avx2_taps(base, off, s0, s1, s2, w, n, 4, out, m); break;
+    case 4: mf_spline_points_avx2_taps(base, off, s0, s1, s2, w, n, 5, out, m); break;
+    default: mf_spline_points_avx2_taps(base, off, s0, s1, s2, w, n, 6, out, m); break;
+    }
+}
+#endif
+
+/* B-spline weights of many points (scipy's get_spline_interpolation_weights
+ * arithmetic, operation for operation): y[j] is point j's offset from its
+ * middle tap (x - floor(x), or x - floor(x + 0.5) for even orders); weight
+ * c goes to w[c * n + j].  Plain loops per order, which the compiler
+ * vectorises (each lane the scalar sequence; divisions kept). */
+static MF_ALWAYS_INLINE void mf_spline_weights_body(const double *restrict y,
+                                                    ptrdiff_t m, int order,
+                                                    double *restrict w, ptrdiff_t n)
+{
+    ptrdiff_t j;
+    double *w0 = w, *w1 = w + n, *w2 = w + 2 * n, *w3 = w + 3 * n;
+    double *w4 = w + 4 * n, *w5 = w + 5 * n;
+    switch (order) {
+    case 2:
+        for (j = 0; j < m; j++) {
+            double x = y[j], u = 0.5 - x;
+            w1[j] = 0.75 - x * x;
+            w0[j] = 0.5 * u * u;
+            w2[j] = (1.0 - w0[j]) - w1[j];
+        }
+        break;
+    case 3:
+        for (j = 0; j < m; j++) {
+            double x = y[j], z = 1.0 - x;
+            double a = (x * x * (x - 2.0) * 3.0 + 4.0) / 6.0;
+            double b = (z * z * (z - 2.0) * 3.0 + 4.0) / 6.0;
+            double c = z * z * z / 6.0;
+            w1[j] = a;
+            w2[j] = b;
+            w0[j] = c;
+            w3[j] = ((1.0 - c) - a) - b;
+        }
+        break;
+    case 4:
+        for (j = 0; j < m; j++) {
+            double x = y[j], z = 1.0 - x, t = x * x, u = 1.0 + x, v, c0, c1, c2, c3;
+            c2 = t * (t * 0.25 - 0.625) + 115.0 / 192.0;
+            c1 = u * (u * (u * (5.0 - u) / 6.0 - 1.25) + 5.0 / 24.0) + 55.0 / 96.0;
+            c3 = z * (z * (z * (5.0 - z) / 6.0 - 1.25) + 5.0 / 24.0) + 55.0 / 96.0;
+            v = 0.5 - x;
+            t = v * v;
+            c0 = t * t / 24.0;
+            w0[j] = c0;
+            w1[j] = c1;
+            w2[j] = c2;
+            w3[j] = c3;
+            w4[j] = (((1.0 - c0) - c1) - c2) - c3;
+        }
+        break;
+    default:
+        for (j = 0; j < m; j++) {
+            double x = y[j], u = x, z = 1.0 - x, t, c0, c1, c2, c3, c4;
+            t = u * u;
+            c2 = t * (t * (0.25 - u / 12.0) - 0.5) + 0.55;
+            t = z * z;
+            c3 = t * (t * (0.25 - z / 12.0) - 0.5) + 0.55;
+            u += 1.0;
+            c1 = u * (u * (u * (u * (u / 24.0 - 0.375) + 1.25) - 1.75) + 0.625) + 0.425;
+            z += 1.0;
+            c4 = z * (z * (z * (z * (z / 24.0 - 0.375) + 1.25) - 1.75) + 0.625) + 0.425;
+            u = 1.0 - x;
+            t = u * u;
+            c0 = u * t * t / 120.0;
+            w0[j] = c0;
+            w1[j] = c1;
+            w2[j] = c2;
+            w3[j] = c3;
+            w4[j] = c4;
+            w5[j] = ((((1.0 - c0) - c1) - c2) - c3) - c4;
+        }
+        break;
+    }
+}
+
+#ifdef MF_AVX2
+static __attribute__((target("avx2"))) void mf_spline_weights_avx2(
+    const double *y, ptrdiff_t m, int order, double *w, ptrdiff_t n)
+{
+    mf_spline_weights_body(y, m, order, w, n);
+}
+#endif
+
+static inline void mf_spline_weights(const double *y, ptrdiff_t m, int order,
+                                     double *w, ptrdiff_t n)
+{
+#ifdef MF_AVX2
+    if (__builtin_cpu_supports("avx2")) {
+        mf_spline_weights_avx2(y, m, order, w, n);
+        return;
+    }
+#endif
+    mf_spline_weights_body(y, m, order, w, n);
+}
+
+static inline void mf_spline_points(const char *base, const ptrdiff_t *off,
+                                    ptrdiff_t s0, ptrdiff_t s1, ptrdiff_t s2,
+                                    const double *w, ptrdiff_t n, int order,
+                                    double *out, ptrdiff_t m)
+{
+#ifdef MF_AVX2
+    if (__builtin_cpu_supports("avx2")) {
+        mf_spline_points_avx2(base, off, s0, s1, s2, w, n, order, out, m);
+        return;
+    }
+#endif
+    switch (order) {
+    case 2: mf_spline_points_taps(base, off, s0, s1, s2, w, n, 3, out, 0, m); break;
+    case 3: mf_spline_points_taps(base, off, s0, s1, s2, w, n, 4, out, 0, m); break;
+    case 4: mf_spline_points_taps(base, off, s0, s1, s2, w, n, 5, out, 0, m); break;
+    default: mf_spline_points_taps(base, off, s0, s1, s2, w, n, 6, out, 0, m); break;
+    }
+}
+
 #endif
 
 #ifndef MEDFAST_GENERAL_H

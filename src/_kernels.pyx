@@ -69,6 +69,12 @@ cdef extern from "_combine.h":
                         const Py_ssize_t* st, const double* w0,
                         const double* w1, double* vals, Py_ssize_t ka,
                         Py_ssize_t kb) noexcept nogil
+    void mf_spline_weights(const double* y, Py_ssize_t m, int order, double* w,
+                           Py_ssize_t n) noexcept nogil
+    void mf_spline_points(const char* base, const Py_ssize_t* off, Py_ssize_t s0,
+                          Py_ssize_t s1, Py_ssize_t s2, const double* w,
+                          Py_ssize_t n, int order, double* out,
+                          Py_ssize_t m) noexcept nogil
     void mf_spline_combine(const double* p, Py_ssize_t span, Py_ssize_t xlo,
                            const Py_ssize_t* st, const double* w, Py_ssize_t nk,
                            int order, double* vals, Py_ssize_t ka,
@@ -167,12 +173,17 @@ cdef inline double _first_tap(double x, int order) noexcept nogil:
 cdef inline void _spline_weights(double x, int order, double* w) noexcept nogil:
     """The order + 1 B-spline weights of the taps of x (order 1-5), with
     scipy's get_spline_interpolation_weights arithmetic."""
+    if order & 1:
+        _spline_poly(x - floor(x), order, w)
+    else:
+        _spline_poly(x - floor(x + 0.5), order, w)
+
+
+cdef inline void _spline_poly(double x, int order, double* w) noexcept nogil:
+    """_spline_weights from x's offset from its middle tap (x - floor(x),
+    or x - floor(x + 0.5) for even orders)."""
     cdef double y, z, t
     cdef int i
-    if order & 1:
-        x -= floor(x)
-    else:
-        x -= floor(x + 0.5)
     y = x
     z = 1.0 - x
     if order == 1:
@@ -515,14 +526,76 @@ cdef inline double _spline_sum(const in_t* data, Py_ssize_t off, int rank,
     return t
 
 
+cdef void _row_points(const double* data, const Py_ssize_t* shape,
+                      const Py_ssize_t* strides, const double* c0,
+                      const double* c1, const double* c2, double* vals,
+                      Py_ssize_t nk, int order, int mode, double cval,
+                      double* scratch) noexcept nogil:
+    """_row_spline for a 3-D float64 input (prefiltered coefficients): the
+    voxels whose taps all lie inside are listed (first-tap offset, offsets
+    from the middle taps), their weights computed together
+    (mf_spline_weights) and their sums several at a time
+    (mf_spline_points); the others take _sample_edge.  scratch:
+    (6 + 3 * (order + 1)) * nk doubles."""
+    cdef int taps = order + 1, h
+    cdef Py_ssize_t* off = <Py_ssize_t*>scratch
+    cdef Py_ssize_t* idx = <Py_ssize_t*>(scratch + nk)
+    cdef double* w = scratch + 2 * nk
+    cdef double* res = scratch + (2 + 3 * taps) * nk
+    cdef double* y = scratch + (3 + 3 * taps) * nk
+    cdef const double* cs[3]
+    cdef double fl[3]
+    cdef double s, x
+    cdef Py_ssize_t k, j, m = 0, o
+    cs[0] = c0
+    cs[1] = c1
+    cs[2] = c2
+    for k in range(nk):
+        o = 0
+        for h in range(3):
+            # Taps inside need x >= 0.5: there the truncation is the floor
+            # (a call on baseline x86-64; no rounding instruction).
+            x = cs[h][k]
+            if not (x >= 0 and x < <double>shape[h]):
+                break
+            fl[h] = <double>(<Py_ssize_t>(x if order & 1 else x + 0.5))
+            s = fl[h] - (order // 2)
+            if not (s >= 0 and s + order <= shape[h] - 1):
+                break
+            o += (<Py_ssize_t>s) * strides[h]
+        else:
+            for h in range(3):
+                y[h * nk + m] = cs[h][k] - fl[h]
+            off[m] = o
+            idx[m] = k
+            m += 1
+    for h in range(3):
+        mf_spline_weights(y + h * nk, m, order, w + h * taps * nk, nk)
+    mf_spline_points(<const char*>data, off, strides[0], strides[1], strides[2], w,
+                     nk, order, res, m)
+    j = 0
+    for k in range(nk):
+        if j < m and idx[j] == k:
+            vals[k] = res[j]
+            j += 1
+        else:
+            vals[k] = _edge(data, 3, shape, strides, c0[k], c1[k], c2[k], order,
+                            mode, cval)
+
+
 cdef void _row_spline(const in_t* data, int rank, const Py_ssize_t* shape,
                       const Py_ssize_t* strides, const double* c0,
                       const double* c1, const double* c2, double* vals,
                       Py_ssize_t nk, int order, int mode,
-                      double cval) noexcept nogil:
+                      double cval, double* scratch) noexcept nogil:
     """Orders 2-5 at arbitrary coordinates (2-D or 3-D): voxels whose taps
     all lie inside the input are summed directly, the others take
     _sample_edge."""
+    if in_t is double:
+        if rank == 3:
+            _row_points(data, shape, strides, c0, c1, c2, vals, nk, order, mode,
+                        cval, scratch)
+            return
     cdef double w[3][6]
     cdef const double* cs[3]
     cdef Py_ssize_t k, off
@@ -556,7 +629,7 @@ cdef inline void _interp_row(const in_t* data, int rank, const Py_ssize_t* shape
                              double cval, double* scratch) noexcept nogil:
     if order > 1:
         _row_spline(data, rank, shape, strides, c0, c1, c2, vals, nk, order,
-                    mode, cval)
+                    mode, cval, scratch)
     elif rank == 3:
         if order == 1:
             _row_linear3(data, shape, strides, c0, c1, c2, vals, nk, mode, cval,
@@ -1303,8 +1376,9 @@ def coordinates(cnp.ndarray inp, int in_code, list coords, cnp.ndarray out,
         return
     cdef Py_ssize_t nseg = (oshape[2] + SEGMENT - 1) // SEGMENT
     nthreads = _useful_threads(nthreads, oshape[0] * oshape[1] * nseg, _chunk(nseg))
-    # values, 3 coordinates, scratch of the general row kernels
-    cdef Py_ssize_t per_thread = 21 * min(oshape[2], SEGMENT)
+    # values, 3 coordinates, scratch of the general row kernels (17 nk; 24
+    # nk for the spline points, _row_points)
+    cdef Py_ssize_t per_thread = 28 * min(oshape[2], SEGMENT)
     cdef double* buffers = _thread_buffers(nthreads, per_thread)
     cdef const void* d = cnp.PyArray_DATA(inp)
     cdef char* o = <char*>cnp.PyArray_DATA(out)
