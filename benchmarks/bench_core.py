@@ -8,7 +8,7 @@ Run from the repository root::
     python benchmarks/bench_core.py --markdown   # also print markdown tables
     python benchmarks/bench_core.py --threads 2  # threads for medfast and SimpleITK
     python benchmarks/bench_core.py --wait-idle 600  # wait for idle cores first
-    python benchmarks/bench_core.py --cubic-only     # only the order-3 headline rows
+    python benchmarks/bench_core.py --cubic-only     # only the order-3 rows
 
 Every timing is best-of-N of ``time.perf_counter`` around one call, all tools
 measured in the same run (compare ratios, not absolute times, on a shared
@@ -479,26 +479,33 @@ def headline(args, data):
 
 
 def cubic(args, data):
-    """The headline case at order 3, scipy's default (prefilter included in
-    every tool's time); SimpleITK's sitkBSpline is its cubic B-spline."""
-    print(f"\n[1b] Headline at order 3 (scipy's default; B-spline prefilter included): "
-          f"{SHAPE} float32, 10 deg rotation about the last axis x 0.9")
-    M = 0.9 * rot_about_last(10.0)
-    off = centred_offset(M, SHAPE)
+    """Order 3, scipy's default (prefilter included in every tool's time),
+    on the headline transform and on the oblique one of case [6];
+    SimpleITK's sitkBSpline (its cubic B-spline) on the headline."""
+    cases = [("headline order 3", "10 deg rotation about the last axis x 0.9",
+              0.9 * rot_about_last(10.0), True),
+             ("oblique order 3", "rotation about (1,1,1) by 10 deg x 0.9",
+              0.9 * rot_about_axis((1.0, 1.0, 1.0), 10.0), False)]
     nvox = int(np.prod(SHAPE))
-    ref = ndi.affine_transform(data, M, off, order=3)
-    sk_key = "h_scipy_3"
-    entries = [Entry(sk_key, "scipy.ndimage (1 thread)",
-                     lambda: ndi.affine_transform(data, M, off, order=3),
-                     args.n_scipy, 3, 1, "None", nvox, "headline order 3", sk_key)]
-    se, _ = sitk_entries("headline order 3", data, M, off, 3, [args.threads], args.n, nvox,
-                         "h_sitk_3", sk_key)
-    entries += se
-    for thr in sorted({1, args.threads}):
-        entries += medfast_entries("headline order 3", data, M, off, 3, thr, ("cython",),
-                                   args.n, ref, sk_key, f"h_sitk_3_{args.threads}", nvox,
-                                   f"h_mf_3_{thr}")
-    race(entries)
+    for case, what, M, with_sitk in cases:
+        print(f"\n[1b] {case} (scipy's default; B-spline prefilter included): "
+              f"{SHAPE} float32, {what}")
+        off = centred_offset(M, SHAPE)
+        ref = ndi.affine_transform(data, M, off, order=3)
+        key = case.split()[0][0]
+        sk_key = f"{key}_scipy_3"
+        entries = [Entry(sk_key, "scipy.ndimage (1 thread)",
+                         lambda M=M, off=off: ndi.affine_transform(data, M, off, order=3),
+                         args.n_scipy, 3, 1, "None", nvox, case, sk_key)]
+        if with_sitk:
+            se, _ = sitk_entries(case, data, M, off, 3, [args.threads], args.n, nvox,
+                                 f"{key}_sitk_3", sk_key)
+            entries += se
+        for thr in sorted({1, args.threads}):
+            entries += medfast_entries(case, data, M, off, 3, thr, ("cython",), args.n, ref,
+                                       sk_key, f"{key}_sitk_3_{args.threads}", nvox,
+                                       f"{key}_mf_3_{thr}")
+        race(entries)
 
 
 def int16_case(args, data, data16):
@@ -831,7 +838,8 @@ def main(argv=None):
     p.add_argument("--n-scipy", type=int, default=None, help="best-of-N for scipy (default 3, quick 1)")
     p.add_argument("--small-reps", type=int, default=None, help="calls for the small case (default 50, quick 20)")
     p.add_argument("--cubic-only", action="store_true",
-                   help="only the order-3 headline rows (scipy, SimpleITK BSpline, medfast)")
+                   help="only the order-3 rows (headline and oblique: scipy, SimpleITK "
+                        "BSpline, medfast)")
     p.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
                    help="first wait up to SECONDS for both cores to be idle "
                         "(a shared machine); default 0: start at once")
