@@ -387,11 +387,10 @@ def _filter_axes(input, order, axes, output, mode, threads):
     if input.ndim not in (2, 3) or input.dtype not in _dtypes.INPUT_CODES:
         work[...] = input
         source = work
-        # any number of dimensions: 3-D views of the C-contiguous copy
     for n, axis in enumerate(axes):
         if work.ndim in (2, 3):
             src, dst = _line_views(source, work, axis)
-        else:
+        else:  # any other number of dimensions: 3-D views of the copy
             shape = work.shape
             before = int(np.prod(shape[:axis], dtype=np.int64))
             after = int(np.prod(shape[axis + 1:], dtype=np.int64))
@@ -405,8 +404,6 @@ def _filter_axes(input, order, axes, output, mode, threads):
             output[...] = work
             if n + 1 < len(axes) and output.dtype != np.float64:
                 work[...] = output
-    if not axes and not direct:
-        output[...] = work
     return output
 
 
