@@ -396,7 +396,7 @@ def resample(img, *, like=None, spacing=None, shape=None, affine=None,
         Output dtype; default the input's (as scipy: linear interpolation of
         integer data is rounded back to integers).  E.g. ``np.float32``.
     antialias : bool, optional
-        Smooth with a Gaussian before downsampling ('linear' only):
+        Smooth with a Gaussian before downsampling (interpolating orders 1-5):
         ``sigma = max(0, (factor - 1) / 2)`` per input axis, as in
         scikit-image, where ``factor`` is the number of input voxels per
         output voxel along that axis.
