@@ -8,6 +8,7 @@ Run from the repository root::
     python benchmarks/bench_core.py --markdown   # also print markdown tables
     python benchmarks/bench_core.py --threads 2  # threads for medfast and SimpleITK
     python benchmarks/bench_core.py --wait-idle 600  # wait for idle cores first
+    python benchmarks/bench_core.py --cubic-only     # only the order-3 rows
 
 Every timing is best-of-N of ``time.perf_counter`` around one call, all tools
 measured in the same run (compare ratios, not absolute times, on a shared
@@ -178,7 +179,8 @@ def sitk_filter(matrix, offset, out_shape, order, threads, pixel_type):
     tx.SetCenter((0.0, 0.0, 0.0))
     f = sitk.ResampleImageFilter()
     f.SetTransform(tx)
-    f.SetInterpolator(sitk.sitkLinear if order == 1 else sitk.sitkNearestNeighbor)
+    f.SetInterpolator({0: sitk.sitkNearestNeighbor, 1: sitk.sitkLinear,
+                       3: sitk.sitkBSpline}[order])
     f.SetSize([int(n) for n in out_shape[::-1]])
     f.SetOutputSpacing((1.0, 1.0, 1.0))
     f.SetOutputOrigin((0.0, 0.0, 0.0))
@@ -473,6 +475,36 @@ def headline(args, data):
         entries += medfast_entries("headline", data, M, off, order, args.threads,
                                    ("cython", "numba"), args.n, ref, sk_key,
                                    f"h_sitk_{order}_{args.threads}", nvox, f"h_mf_{order}")
+        race(entries)
+
+
+def cubic(args, data):
+    """Order 3, scipy's default (prefilter included in every tool's time),
+    on the headline transform and on the oblique one of case [6];
+    SimpleITK's sitkBSpline (its cubic B-spline) on the headline."""
+    cases = [("headline order 3", "10 deg rotation about the last axis x 0.9",
+              0.9 * rot_about_last(10.0), True),
+             ("oblique order 3", "rotation about (1,1,1) by 10 deg x 0.9",
+              0.9 * rot_about_axis((1.0, 1.0, 1.0), 10.0), False)]
+    nvox = int(np.prod(SHAPE))
+    for case, what, M, with_sitk in cases:
+        print(f"\n[1b] {case} (scipy's default; B-spline prefilter included): "
+              f"{SHAPE} float32, {what}")
+        off = centred_offset(M, SHAPE)
+        ref = ndi.affine_transform(data, M, off, order=3)
+        key = case.split()[0][0]
+        sk_key = f"{key}_scipy_3"
+        entries = [Entry(sk_key, "scipy.ndimage (1 thread)",
+                         lambda M=M, off=off: ndi.affine_transform(data, M, off, order=3),
+                         args.n_scipy, 3, 1, "None", nvox, case, sk_key)]
+        if with_sitk:
+            se, _ = sitk_entries(case, data, M, off, 3, [args.threads], args.n, nvox,
+                                 f"{key}_sitk_3", sk_key)
+            entries += se
+        for thr in sorted({1, args.threads}):
+            entries += medfast_entries(case, data, M, off, 3, thr, ("cython",), args.n, ref,
+                                       sk_key, f"{key}_sitk_3_{args.threads}", nvox,
+                                       f"{key}_mf_3_{thr}")
         race(entries)
 
 
@@ -805,6 +837,9 @@ def main(argv=None):
     p.add_argument("--n", type=int, default=None, help="best-of-N for medfast/SimpleITK (default 5, quick 3)")
     p.add_argument("--n-scipy", type=int, default=None, help="best-of-N for scipy (default 3, quick 1)")
     p.add_argument("--small-reps", type=int, default=None, help="calls for the small case (default 50, quick 20)")
+    p.add_argument("--cubic-only", action="store_true",
+                   help="only the order-3 rows (headline and oblique: scipy, SimpleITK "
+                        "BSpline, medfast)")
     p.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
                    help="first wait up to SECONDS for both cores to be idle "
                         "(a shared machine); default 0: start at once")
@@ -825,7 +860,11 @@ def main(argv=None):
     print(f"phantom {SHAPE} float32 (range {data.min():.1f}..{data.max():.1f}) built in "
           f"{time.perf_counter() - t0:.2f} s; int16 copy = round(float32)")
 
+    if args.cubic_only:
+        cubic(args, data)
+        return 1 if MISMATCHES else 0
     headline(args, data)
+    cubic(args, data)
     if HAVE_NUMBA_BACKEND and not args.quick:
         numba_cold_compile(args)
     int16_case(args, data, data16)

@@ -31,7 +31,6 @@ import operator
 import numpy as np
 
 from . import ndimage
-from ._dtypes import kernel_view
 from ._memory import check_allocation
 from ._threads import resolve_threads, run_kernel
 from .image import Image
@@ -39,7 +38,9 @@ from .orientation import check_affine
 
 __all__ = ["resample", "resample_to", "invert_transform"]
 
-_ORDERS = {"nearest": 0, "linear": 1, "label": "label", 0: 0, 1: 1}
+_ORDERS = {"nearest": 0, "linear": 1, "quadratic": 2, "cubic": 3, "label": "label",
+           0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 5: 5}
+_ORDER_CHOICES = "'nearest', 'linear', 'quadratic', 'cubic', 'label' or 0-5"
 
 # A voxel matrix entry this close to an integer is treated as that integer
 # when looking for flips/permutations and axis-aligned grids: inv(A) @ B
@@ -52,23 +53,31 @@ _SNAP = 1e-9
 # Argument checking
 # --------------------------------------------------------------------------
 def _check_image(img, name):
-    if not isinstance(img, Image):
-        raise TypeError(f"{name} must be a medfast.Image, got {type(img).__name__}")
-    return img
+    """``img`` as a medfast.Image: nibabel images (anything with ``dataobj``
+    and ``affine``) through Image.from_nibabel, SimpleITK images through
+    Image.from_sitk."""
+    if isinstance(img, Image):
+        return img
+    if hasattr(img, "dataobj") and hasattr(img, "affine"):
+        return Image.from_nibabel(img)
+    if type(img).__module__.split(".")[0] == "SimpleITK":
+        return Image.from_sitk(img)
+    raise TypeError(f"{name} must be a medfast.Image, a nibabel image or a SimpleITK "
+                    f"image, got {type(img).__name__} (for a numpy array, build "
+                    "medfast.Image(array, affine))")
 
 
 def _check_order(order):
     if isinstance(order, (bool, np.bool_)):
-        raise TypeError(f"order must be 'nearest', 'linear', 'label', 0 or 1, got {order!r}")
+        raise TypeError(f"order must be {_ORDER_CHOICES}, got {order!r}")
     key = order
     if not isinstance(order, str):
         try:
             key = operator.index(order)
         except TypeError:
-            raise TypeError(f"order must be 'nearest', 'linear', 'label', 0 or 1, "
-                            f"got {order!r}") from None
+            raise TypeError(f"order must be {_ORDER_CHOICES}, got {order!r}") from None
     if key not in _ORDERS:
-        raise ValueError(f"order must be 'nearest', 'linear', 'label', 0 or 1, got {order!r}")
+        raise ValueError(f"order must be {_ORDER_CHOICES}, got {order!r}")
     return _ORDERS[key]
 
 
@@ -230,13 +239,9 @@ def _antialias(array, linear):
 
 
 # Label dtypes of the one-pass kernel (src/_labels.pyx) and their codes;
-# bool is read as uint8.  Other dtypes (floats) take the reference path.
+# bool is read as uint8, float labels holding whole numbers as int64.
 _LABEL_CODES = {np.dtype(t): code for code, t in enumerate(
     (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.int64, np.uint64))}
-_LABEL_CODES[np.dtype(np.bool_)] = 0
-
-# Modes the kernel reproduces; the others take the reference path.
-_LABEL_MODES = ("constant", "grid-constant", "nearest")
 
 
 def _label_kernels():
@@ -248,34 +253,78 @@ def _label_kernels():
     return _labels
 
 
+def _integer_labels(src):
+    """``src`` as labels the kernel reads: integers as they are (bool as
+    uint8, byte-swapped data as one native copy), floats holding whole
+    numbers as int64; other floats are refused."""
+    if src.dtype == np.bool_:
+        return src.view(np.uint8)
+    if src.dtype.kind == "f":
+        whole = np.isfinite(src) & (src == np.round(src))
+        if not whole.all():
+            bad = src[~whole].flat[0]
+            raise ValueError(
+                f"order='label' needs integer labels, but img holds non-integer "
+                f"values ({src.dtype}, e.g. {bad!r}): an intensity image? use "
+                "order='linear' or 'cubic'")
+        if src.size and (src.min() < -2.0**63 or src.max() >= 2.0**63):
+            raise ValueError("order='label': label values beyond the int64 range")
+        return src.astype(np.int64)
+    return src if src.dtype.isnative else src.astype(src.dtype.newbyteorder("="))
+
+
+def _unused_label(labels):
+    """A value of ``labels``' dtype that no voxel holds (marks cval), or
+    None if the labels fill the whole range of their type."""
+    info = np.iinfo(labels.dtype)
+    if labels.size == 0:
+        return labels.dtype.type(0)
+    lo, hi = labels.min(), labels.max()
+    if lo > info.min:
+        return labels.dtype.type(int(lo) - 1)
+    if hi < info.max:
+        return labels.dtype.type(int(hi) + 1)
+    return None
+
+
 def _label_resample(src, linear, offset, out, mode, cval, threads):
     """One-hot linear interpolation of the 3-D label map `src` into `out`,
-    in one pass over the output (no float volume per label).
+    in one pass over the output (no float volume per label): the time does
+    not depend on the number of labels.
 
     Each output voxel takes, among the labels of its 8 input corners, the
     one of highest summed linear weight (float32, as the reference rounds
     it); ties go to the smaller label, voxels where every weight is 0 get
-    `cval`.  Identical to :func:`_label_resample_reference`, which still
-    runs for float labels, an output dtype other than the input's, modes
-    other than 'constant', 'grid-constant' and 'nearest', an empty input,
-    or when the compiled kernel is missing.
+    `cval`.  Identical to :func:`_label_resample_reference` (every mode,
+    any output dtype), which runs only when the compiled kernel is missing
+    or for an 8-bit..64-bit map holding every value of its type.
     """
+    labels = _integer_labels(src)
     kernels = _label_kernels()
-    native = src.dtype.newbyteorder("=")
-    if (kernels is None or native not in _LABEL_CODES or out.dtype != native
-            or mode not in _LABEL_MODES or src.size == 0):
+    if kernels is None or labels.size == 0:
         _label_resample_reference(src, linear, offset, out, mode, cval, threads)
         return
-    if not src.dtype.isnative:
-        src = src.astype(native)  # byte-swapped file data: one native copy
-    # cval converted exactly as the reference's ``out[...] = cval`` does.
-    fill = np.empty(1, dtype=out.dtype)
-    fill[...] = cval
-    run_kernel(kernels.labels, kernel_view(src), _LABEL_CODES[native],
+    if labels.itemsize < 8 and labels.dtype != out.dtype:
+        labels = labels.astype(np.int64)  # room for the cval marker below
+    direct = out.dtype == labels.dtype and out.dtype.isnative
+    target = out if direct else np.empty(out.shape, labels.dtype)
+    fill = np.empty(1, dtype=labels.dtype)
+    if direct:
+        fill[...] = cval  # converted as the reference's ``out[...] = cval``
+    else:
+        # computed in the labels' dtype, cval voxels marked by an unused value
+        marker = _unused_label(labels)
+        if marker is None:
+            _label_resample_reference(src, linear, offset, out, mode, cval, threads)
+            return
+        fill[...] = marker
+    run_kernel(kernels.labels, labels, _LABEL_CODES[labels.dtype],
                np.ascontiguousarray(linear, dtype=np.float64),
                np.ascontiguousarray(offset, dtype=np.float64),
-               kernel_view(out), kernel_view(fill), ndimage.MODES[mode],
-               threads=resolve_threads(threads))
+               target, fill, ndimage.MODES[mode], threads=resolve_threads(threads))
+    if not direct:
+        out[...] = target
+        out[target == fill[0]] = cval
 
 
 def _label_resample_reference(src, linear, offset, out, mode, cval, threads):
@@ -308,10 +357,12 @@ def resample(img, *, like=None, spacing=None, shape=None, affine=None,
 
     Parameters
     ----------
-    img : medfast.Image
+    img : medfast.Image, nibabel image or SimpleITK image
         The image to resample, 3-D or 4-D (every frame of a 4-D image gets
-        the same spatial transform; the number of frames is kept).
-    like : medfast.Image, optional
+        the same spatial transform; the number of frames is kept).  nibabel
+        and SimpleITK images are converted with ``Image.from_nibabel`` /
+        ``Image.from_sitk``; the result is a medfast.Image.
+    like : medfast.Image, nibabel image or SimpleITK image, optional
         Reference image whose grid (``like.spatial_shape``, ``like.affine``)
         the output takes.  A 4-D reference is accepted for a 4-D `img` (only
         its spatial grid is used).
@@ -329,11 +380,13 @@ def resample(img, *, like=None, spacing=None, shape=None, affine=None,
         **output** space to points of the **input** space (the ITK
         convention).  Pass ``invert_transform(W)`` for a transform going the
         other way.  Default: identity.
-    order : {'linear', 'nearest', 'label', 1, 0}, optional
+    order : {'linear', 'nearest', 'quadratic', 'cubic', 'label', 0-5}, optional
         'linear' (1) interpolation, 'nearest' (0) neighbour (for label maps),
-        or 'label': each label interpolated linearly as a one-hot channel,
-        the label of highest weight wins (smooth boundaries; ties go to the
-        smaller label).
+        B-splines of order 2-5 ('cubic' is 3, scipy's default; prefiltered,
+        scipy's bytes), or 'label': each label interpolated linearly as a
+        one-hot channel, the label of highest weight wins (smooth
+        boundaries; ties go to the smaller label).  'label' needs integer
+        labels (a float array holding whole numbers is accepted).
     mode : str, optional
         Boundary mode of :func:`medfast.ndimage.affine_transform`
         (default 'constant': `cval` outside the input).
@@ -343,7 +396,7 @@ def resample(img, *, like=None, spacing=None, shape=None, affine=None,
         Output dtype; default the input's (as scipy: linear interpolation of
         integer data is rounded back to integers).  E.g. ``np.float32``.
     antialias : bool, optional
-        Smooth with a Gaussian before downsampling ('linear' only):
+        Smooth with a Gaussian before downsampling (interpolating orders 1-5):
         ``sigma = max(0, (factor - 1) / 2)`` per input axis, as in
         scikit-image, where ``factor`` is the number of input voxels per
         output voxel along that axis.
@@ -392,9 +445,10 @@ def resample(img, *, like=None, spacing=None, shape=None, affine=None,
     if spacing is not None and (shape is not None or affine is not None):
         raise ValueError("spacing= chooses the shape and affine itself; do not combine "
                          "it with shape= or affine=")
-    if antialias and order != 1:
-        raise ValueError("antialias=True smooths intensities and needs order='linear'; "
-                         "smoothing labels would invent new ones")
+    if antialias and order in (0, "label"):
+        raise ValueError("antialias=True smooths intensities and needs an interpolating "
+                         "order ('linear', 'cubic', 1-5); smoothing labels would invent "
+                         "new ones")
     out_dtype = _check_dtype(dtype, img.dtype)
     if np.iscomplexobj(img.array):
         raise TypeError(f"img: complex data ({img.dtype}) is not supported; resample "

@@ -55,6 +55,403 @@ static inline void mf_combine_run(const double *p, ptrdiff_t span,
     }
 }
 
+/* Spline orders 2-5 along an aligned row, voxels ka .. kb - 1.
+ *
+ * p holds taps**2 planes of span partial products (v * wa) * wb, one per
+ * input row g = a * taps + b feeding the output row (taps = order + 1); w
+ * holds the last-axis weights of voxel k at w[c * nk + k].  Voxel k sums
+ * p[g][st[k] - xlo + c] * w[c * nk + k] over g, then c (scipy's order).
+ * With SSE2, eight voxels advance together in four register pairs (lanes
+ * are voxels, each performing the scalar sequence), which hides the
+ * latency of the running sums.  The body is specialised for each tap
+ * count (a constant), so that the tap loop unrolls.
+ */
+#if defined(__GNUC__)
+#define MF_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define MF_ALWAYS_INLINE inline
+#endif
+
+static MF_ALWAYS_INLINE void mf_spline_combine_taps(
+    const double *p, ptrdiff_t span, ptrdiff_t xlo, const ptrdiff_t *st,
+    const double *w, ptrdiff_t nk, const int taps, double *vals,
+    ptrdiff_t ka, ptrdiff_t kb)
+{
+    const int rows = taps * taps;
+    ptrdiff_t k = ka;
+    int g, c, j;
+#ifdef __SSE2__
+    for (; k + 8 <= kb; k += 8) {
+        const double *q[8];
+        __m128d t0 = _mm_setzero_pd(), t1 = t0, t2 = t0, t3 = t0;
+        for (j = 0; j < 8; j++)
+            q[j] = p + (st[k + j] - xlo);
+        for (g = 0; g < rows; g++) {
+            const ptrdiff_t o = g * span;
+            for (c = 0; c < taps; c++) {
+                const double *wc = w + c * nk + k;
+                t0 = _mm_add_pd(t0, _mm_mul_pd(_mm_set_pd(q[1][o + c], q[0][o + c]),
+                                               _mm_loadu_pd(wc)));
+                t1 = _mm_add_pd(t1, _mm_mul_pd(_mm_set_pd(q[3][o + c], q[2][o + c]),
+                                               _mm_loadu_pd(wc + 2)));
+                t2 = _mm_add_pd(t2, _mm_mul_pd(_mm_set_pd(q[5][o + c], q[4][o + c]),
+                                               _mm_loadu_pd(wc + 4)));
+                t3 = _mm_add_pd(t3, _mm_mul_pd(_mm_set_pd(q[7][o + c], q[6][o + c]),
+                                               _mm_loadu_pd(wc + 6)));
+            }
+        }
+        _mm_storeu_pd(vals + k, t0);
+        _mm_storeu_pd(vals + k + 2, t1);
+        _mm_storeu_pd(vals + k + 4, t2);
+        _mm_storeu_pd(vals + k + 6, t3);
+    }
+#endif
+    for (; k < kb; k++) {
+        const double *q = p + (st[k] - xlo);
+        double t = 0.0;
+        for (g = 0; g < rows; g++)
+            for (c = 0; c < taps; c++)
+                t = t + q[g * span + c] * w[c * nk + k];
+        vals[k] = t;
+    }
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define MF_AVX2 1
+#include <immintrin.h>
+
+/* The same with AVX2 (chosen at run time where the CPU has it): sixteen
+ * voxels in four registers of four lanes; the voxels left over go to the
+ * SSE2 body.  Multiplies and adds only (no FMA: every rounding kept).
+ *
+ * Where the four voxels of each register start their taps within 4 samples
+ * of the first one (st[k + l] - st[k] in 0..3: upsampling, shifts, mild
+ * downsampling), one unaligned load of p[st[k] + i .. + 3] and a lane
+ * permutation replace the four scalar loads.  That load reads up to 3
+ * doubles past a plane's products: the caller's buffer has room for them
+ * (their values are never used). */
+static inline __attribute__((always_inline, target("avx2"))) int mf_lane_offsets(
+    const ptrdiff_t *st, __m256i *ix)
+{
+    /* vpermd indices taking lane l from double st[l] - st[0] (0..3) */
+    int l, lo[8];
+    for (l = 0; l < 4; l++) {
+        ptrdiff_t d = st[l] - st[0];
+        if (d < 0 || d > 3)
+            return 0;
+        lo[2 * l] = (int)(2 * d);
+        lo[2 * l + 1] = (int)(2 * d + 1);
+    }
+    *ix = _mm256_setr_epi32(lo[0], lo[1], lo[2], lo[3], lo[4], lo[5], lo[6], lo[7]);
+    return 1;
+}
+
+#define MF_PERMUTED(q, i, ix) _mm256_castsi256_pd(_mm256_permutevar8x32_epi32( \
+    _mm256_castpd_si256(_mm256_loadu_pd((q) + (i))), (ix)))
+
+static inline __attribute__((always_inline, target("avx2"))) void mf_spline_combine_avx2_taps(
+    const double *p, ptrdiff_t span, ptrdiff_t xlo, const ptrdiff_t *st,
+    const double *w, ptrdiff_t nk, const int taps, double *vals,
+    ptrdiff_t ka, ptrdiff_t kb)
+{
+    const int rows = taps * taps;
+    ptrdiff_t k = ka;
+    int g, c, j;
+    for (; k + 16 <= kb; k += 16) {
+        __m256d t0 = _mm256_setzero_pd(), t1 = t0, t2 = t0, t3 = t0;
+        __m256i x0, x1, x2, x3;
+        if (mf_lane_offsets(st + k, &x0) && mf_lane_offsets(st + k + 4, &x1)
+                && mf_lane_offsets(st + k + 8, &x2) && mf_lane_offsets(st + k + 12, &x3)) {
+            const double *q0 = p + (st[k] - xlo), *q1 = p + (st[k + 4] - xlo);
+            const double *q2 = p + (st[k + 8] - xlo), *q3 = p + (st[k + 12] - xlo);
+            for (g = 0; g < rows; g++) {
+                const ptrdiff_t o = g * span;
+                for (c = 0; c < taps; c++) {
+                    const double *wc = w + c * nk + k;
+                    const ptrdiff_t i = o + c;
+                    t0 = _mm256_add_pd(t0, _mm256_mul_pd(MF_PERMUTED(q0, i, x0), _mm256_loadu_pd(wc)));
+                    t1 = _mm256_add_pd(t1, _mm256_mul_pd(MF_PERMUTED(q1, i, x1), _mm256_loadu_pd(wc + 4)));
+                    t2 = _mm256_add_pd(t2, _mm256_mul_pd(MF_PERMUTED(q2, i, x2), _mm256_loadu_pd(wc + 8)));
+                    t3 = _mm256_add_pd(t3, _mm256_mul_pd(MF_PERMUTED(q3, i, x3), _mm256_loadu_pd(wc + 12)));
+                }
+            }
+        } else {
+            const double *q[16];
+            for (j = 0; j < 16; j++)
+                q[j] = p + (st[k + j] - xlo);
+            for (g = 0; g < rows; g++) {
+                const ptrdiff_t o = g * span;
+                for (c = 0; c < taps; c++) {
+                    const double *wc = w + c * nk + k;
+                    const ptrdiff_t i = o + c;
+                    t0 = _mm256_add_pd(t0, _mm256_mul_pd(
+                        _mm256_set_pd(q[3][i], q[2][i], q[1][i], q[0][i]), _mm256_loadu_pd(wc)));
+                    t1 = _mm256_add_pd(t1, _mm256_mul_pd(
+                        _mm256_set_pd(q[7][i], q[6][i], q[5][i], q[4][i]), _mm256_loadu_pd(wc + 4)));
+                    t2 = _mm256_add_pd(t2, _mm256_mul_pd(
+                        _mm256_set_pd(q[11][i], q[10][i], q[9][i], q[8][i]), _mm256_loadu_pd(wc + 8)));
+                    t3 = _mm256_add_pd(t3, _mm256_mul_pd(
+                        _mm256_set_pd(q[15][i], q[14][i], q[13][i], q[12][i]), _mm256_loadu_pd(wc + 12)));
+                }
+            }
+        }
+        _mm256_storeu_pd(vals + k, t0);
+        _mm256_storeu_pd(vals + k + 4, t1);
+        _mm256_storeu_pd(vals + k + 8, t2);
+        _mm256_storeu_pd(vals + k + 12, t3);
+    }
+    mf_spline_combine_taps(p, span, xlo, st, w, nk, taps, vals, k, kb);
+}
+
+static __attribute__((target("avx2"))) void mf_spline_combine_avx2(
+    const double *p, ptrdiff_t span, ptrdiff_t xlo, const ptrdiff_t *st,
+    const double *w, ptrdiff_t nk, int order, double *vals, ptrdiff_t ka,
+    ptrdiff_t kb)
+{
+    switch (order) {
+    case 2: mf_spline_combine_avx2_taps(p, span, xlo, st, w, nk, 3, vals, ka, kb); break;
+    case 3: mf_spline_combine_avx2_taps(p, span, xlo, st, w, nk, 4, vals, ka, kb); break;
+    case 4: mf_spline_combine_avx2_taps(p, span, xlo, st, w, nk, 5, vals, ka, kb); break;
+    default: mf_spline_combine_avx2_taps(p, span, xlo, st, w, nk, 6, vals, ka, kb); break;
+    }
+}
+#endif
+
+static inline void mf_spline_combine(const double *p, ptrdiff_t span,
+                                     ptrdiff_t xlo, const ptrdiff_t *st,
+                                     const double *w, ptrdiff_t nk, int order,
+                                     double *vals, ptrdiff_t ka, ptrdiff_t kb)
+{
+#ifdef MF_AVX2
+    if (__builtin_cpu_supports("avx2")) {
+        mf_spline_combine_avx2(p, span, xlo, st, w, nk, order, vals, ka, kb);
+        return;
+    }
+#endif
+    switch (order) {
+    case 2: mf_spline_combine_taps(p, span, xlo, st, w, nk, 3, vals, ka, kb); break;
+    case 3: mf_spline_combine_taps(p, span, xlo, st, w, nk, 4, vals, ka, kb); break;
+    case 4: mf_spline_combine_taps(p, span, xlo, st, w, nk, 5, vals, ka, kb); break;
+    default: mf_spline_combine_taps(p, span, xlo, st, w, nk, 6, vals, ka, kb); break;
+    }
+}
+
+/* Spline orders 2-5 at arbitrary points of a 3-D float64 input (the
+ * prefiltered coefficients), every tap inside: point j sums, over the taps
+ * (a, b, c) in C order, ((v * wa) * wb) * wc, v the sample at byte offset
+ * off[j] + a*s0 + b*s1 + c*s2 from base (scipy's order).  Weights: axis h,
+ * tap c of point j at w[(h * taps + c) * n + j].  Eight (SSE2) or sixteen
+ * (AVX2) points advance together, one per lane. */
+static MF_ALWAYS_INLINE void mf_spline_points_taps(
+    const char *base, const ptrdiff_t *off, ptrdiff_t s0, ptrdiff_t s1,
+    ptrdiff_t s2, const double *w, ptrdiff_t n, const int taps,
+    double *out, ptrdiff_t j0, ptrdiff_t m)
+{
+    ptrdiff_t j = j0;
+    int a, b, c, l;
+#ifdef __SSE2__
+    for (; j + 8 <= m; j += 8) {
+        __m128d t[4];
+        for (l = 0; l < 4; l++)
+            t[l] = _mm_setzero_pd();
+        for (a = 0; a < taps; a++) {
+            for (b = 0; b < taps; b++) {
+                for (c = 0; c < taps; c++) {
+                    const ptrdiff_t d = a * s0 + b * s1 + c * s2;
+                    for (l = 0; l < 4; l++) {
+                        const ptrdiff_t q = j + 2 * l;
+                        __m128d v = _mm_set_pd(*(const double *)(base + off[q + 1] + d),
+                                               *(const double *)(base + off[q] + d));
+                        v = _mm_mul_pd(v, _mm_loadu_pd(w + a * n + q));
+                        v = _mm_mul_pd(v, _mm_loadu_pd(w + (taps + b) * n + q));
+                        v = _mm_mul_pd(v, _mm_loadu_pd(w + (2 * taps + c) * n + q));
+                        t[l] = _mm_add_pd(t[l], v);
+                    }
+                }
+            }
+        }
+        for (l = 0; l < 4; l++)
+            _mm_storeu_pd(out + j + 2 * l, t[l]);
+    }
+#endif
+    for (; j < m; j++) {
+        double t = 0.0;
+        for (a = 0; a < taps; a++)
+            for (b = 0; b < taps; b++)
+                for (c = 0; c < taps; c++) {
+                    double v = *(const double *)(base + off[j] + a * s0 + b * s1 + c * s2);
+                    v *= w[a * n + j];
+                    v *= w[(taps + b) * n + j];
+                    v *= w[(2 * taps + c) * n + j];
+                    t += v;
+                }
+        out[j] = t;
+    }
+}
+
+#ifdef MF_AVX2
+static inline __attribute__((always_inline, target("avx2"))) void mf_spline_points_avx2_taps(
+    const char *base, const ptrdiff_t *off, ptrdiff_t s0, ptrdiff_t s1,
+    ptrdiff_t s2, const double *w, ptrdiff_t n, const int taps,
+    double *out, ptrdiff_t m)
+{
+    ptrdiff_t j = 0;
+    int a, b, c, l;
+    for (; j + 16 <= m; j += 16) {
+        __m256d t[4];
+        for (l = 0; l < 4; l++)
+            t[l] = _mm256_setzero_pd();
+        for (a = 0; a < taps; a++) {
+            for (b = 0; b < taps; b++) {
+                for (c = 0; c < taps; c++) {
+                    const ptrdiff_t d = a * s0 + b * s1 + c * s2;
+                    for (l = 0; l < 4; l++) {
+                        const ptrdiff_t q = j + 4 * l;
+                        __m256d v = _mm256_set_pd(*(const double *)(base + off[q + 3] + d),
+                                                  *(const double *)(base + off[q + 2] + d),
+                                                  *(const double *)(base + off[q + 1] + d),
+                                                  *(const double *)(base + off[q] + d));
+                        v = _mm256_mul_pd(v, _mm256_loadu_pd(w + a * n + q));
+                        v = _mm256_mul_pd(v, _mm256_loadu_pd(w + (taps + b) * n + q));
+                        v = _mm256_mul_pd(v, _mm256_loadu_pd(w + (2 * taps + c) * n + q));
+                        t[l] = _mm256_add_pd(t[l], v);
+                    }
+                }
+            }
+        }
+        for (l = 0; l < 4; l++)
+            _mm256_storeu_pd(out + j + 4 * l, t[l]);
+    }
+    mf_spline_points_taps(base, off, s0, s1, s2, w, n, taps, out, j, m);
+}
+
+static __attribute__((target("avx2"))) void mf_spline_points_avx2(
+    const char *base, const ptrdiff_t *off, ptrdiff_t s0, ptrdiff_t s1,
+    ptrdiff_t s2, const double *w, ptrdiff_t n, int order, double *out,
+    ptrdiff_t m)
+{
+    switch (order) {
+    case 2: mf_spline_points_avx2_taps(base, off, s0, s1, s2, w, n, 3, out, m); break;
+    case 3: mf_spline_points_avx2_taps(base, off, s0, s1, s2, w, n, 4, out, m); break;
+    case 4: mf_spline_points_avx2_taps(base, off, s0, s1, s2, w, n, 5, out, m); break;
+    default: mf_spline_points_avx2_taps(base, off, s0, s1, s2, w, n, 6, out, m); break;
+    }
+}
+#endif
+
+/* B-spline weights of many points (scipy's get_spline_interpolation_weights
+ * arithmetic, operation for operation): y[j] is point j's offset from its
+ * middle tap (x - floor(x), or x - floor(x + 0.5) for even orders); weight
+ * c goes to w[c * n + j].  Plain loops per order, which the compiler
+ * vectorises (each lane the scalar sequence; divisions kept). */
+static MF_ALWAYS_INLINE void mf_spline_weights_body(const double *restrict y,
+                                                    ptrdiff_t m, int order,
+                                                    double *restrict w, ptrdiff_t n)
+{
+    ptrdiff_t j;
+    double *w0 = w, *w1 = w + n, *w2 = w + 2 * n, *w3 = w + 3 * n;
+    double *w4 = w + 4 * n, *w5 = w + 5 * n;
+    switch (order) {
+    case 2:
+        for (j = 0; j < m; j++) {
+            double x = y[j], u = 0.5 - x;
+            w1[j] = 0.75 - x * x;
+            w0[j] = 0.5 * u * u;
+            w2[j] = (1.0 - w0[j]) - w1[j];
+        }
+        break;
+    case 3:
+        for (j = 0; j < m; j++) {
+            double x = y[j], z = 1.0 - x;
+            double a = (x * x * (x - 2.0) * 3.0 + 4.0) / 6.0;
+            double b = (z * z * (z - 2.0) * 3.0 + 4.0) / 6.0;
+            double c = z * z * z / 6.0;
+            w1[j] = a;
+            w2[j] = b;
+            w0[j] = c;
+            w3[j] = ((1.0 - c) - a) - b;
+        }
+        break;
+    case 4:
+        for (j = 0; j < m; j++) {
+            double x = y[j], z = 1.0 - x, t = x * x, u = 1.0 + x, v, c0, c1, c2, c3;
+            c2 = t * (t * 0.25 - 0.625) + 115.0 / 192.0;
+            c1 = u * (u * (u * (5.0 - u) / 6.0 - 1.25) + 5.0 / 24.0) + 55.0 / 96.0;
+            c3 = z * (z * (z * (5.0 - z) / 6.0 - 1.25) + 5.0 / 24.0) + 55.0 / 96.0;
+            v = 0.5 - x;
+            t = v * v;
+            c0 = t * t / 24.0;
+            w0[j] = c0;
+            w1[j] = c1;
+            w2[j] = c2;
+            w3[j] = c3;
+            w4[j] = (((1.0 - c0) - c1) - c2) - c3;
+        }
+        break;
+    default:
+        for (j = 0; j < m; j++) {
+            double x = y[j], u = x, z = 1.0 - x, t, c0, c1, c2, c3, c4;
+            t = u * u;
+            c2 = t * (t * (0.25 - u / 12.0) - 0.5) + 0.55;
+            t = z * z;
+            c3 = t * (t * (0.25 - z / 12.0) - 0.5) + 0.55;
+            u += 1.0;
+            c1 = u * (u * (u * (u * (u / 24.0 - 0.375) + 1.25) - 1.75) + 0.625) + 0.425;
+            z += 1.0;
+            c4 = z * (z * (z * (z * (z / 24.0 - 0.375) + 1.25) - 1.75) + 0.625) + 0.425;
+            u = 1.0 - x;
+            t = u * u;
+            c0 = u * t * t / 120.0;
+            w0[j] = c0;
+            w1[j] = c1;
+            w2[j] = c2;
+            w3[j] = c3;
+            w4[j] = c4;
+            w5[j] = ((((1.0 - c0) - c1) - c2) - c3) - c4;
+        }
+        break;
+    }
+}
+
+#ifdef MF_AVX2
+static __attribute__((target("avx2"))) void mf_spline_weights_avx2(
+    const double *y, ptrdiff_t m, int order, double *w, ptrdiff_t n)
+{
+    mf_spline_weights_body(y, m, order, w, n);
+}
+#endif
+
+static inline void mf_spline_weights(const double *y, ptrdiff_t m, int order,
+                                     double *w, ptrdiff_t n)
+{
+#ifdef MF_AVX2
+    if (__builtin_cpu_supports("avx2")) {
+        mf_spline_weights_avx2(y, m, order, w, n);
+        return;
+    }
+#endif
+    mf_spline_weights_body(y, m, order, w, n);
+}
+
+static inline void mf_spline_points(const char *base, const ptrdiff_t *off,
+                                    ptrdiff_t s0, ptrdiff_t s1, ptrdiff_t s2,
+                                    const double *w, ptrdiff_t n, int order,
+                                    double *out, ptrdiff_t m)
+{
+#ifdef MF_AVX2
+    if (__builtin_cpu_supports("avx2")) {
+        mf_spline_points_avx2(base, off, s0, s1, s2, w, n, order, out, m);
+        return;
+    }
+#endif
+    switch (order) {
+    case 2: mf_spline_points_taps(base, off, s0, s1, s2, w, n, 3, out, 0, m); break;
+    case 3: mf_spline_points_taps(base, off, s0, s1, s2, w, n, 4, out, 0, m); break;
+    case 4: mf_spline_points_taps(base, off, s0, s1, s2, w, n, 5, out, 0, m); break;
+    default: mf_spline_points_taps(base, off, s0, s1, s2, w, n, 6, out, 0, m); break;
+    }
+}
+
 #endif
 
 #ifndef MEDFAST_GENERAL_H
@@ -332,12 +729,14 @@ static inline void mf_store_u8(const double *v, void *o, ptrdiff_t n) { mf_store
 #define MEDFAST_PRODUCTS_H
 /* Partial products of four contiguous input rows (g = 0..3: r, r + s1,
  * r + s0, r + s0 + s1, each from sample xlo on): p[g * span + x] =
- * (v * wa) * wb, in scipy's order.  Planar, one plain loop per input type,
- * so that the compiler vectorises them without shuffles. */
+ * (v * wa) * wb for x < count (<= span), in scipy's order.  Planar, one
+ * plain loop per input type, so that the compiler vectorises them without
+ * shuffles. */
 #define MF_PRODUCTS(name, type)                                              \
 static inline void name(const char *row, ptrdiff_t s0, ptrdiff_t s1,         \
-                        ptrdiff_t xlo, ptrdiff_t span, double a0, double a1, \
-                        double b0, double b1, double *p)                     \
+                        ptrdiff_t xlo, ptrdiff_t count, ptrdiff_t span,      \
+                        double a0, double a1, double b0, double b1,          \
+                        double *p)                                           \
 {                                                                            \
     const type *r00 = (const type *)row + xlo;                               \
     const type *r01 = (const type *)(row + s1) + xlo;                        \
@@ -346,13 +745,13 @@ static inline void name(const char *row, ptrdiff_t s0, ptrdiff_t s1,         \
     double *restrict p00 = p, *restrict p01 = p + span;                      \
     double *restrict p10 = p + 2 * span, *restrict p11 = p + 3 * span;       \
     ptrdiff_t x;                                                             \
-    for (x = 0; x < span; x++)                                               \
+    for (x = 0; x < count; x++)                                              \
         p00[x] = ((double)r00[x] * a0) * b0;                                 \
-    for (x = 0; x < span; x++)                                               \
+    for (x = 0; x < count; x++)                                              \
         p01[x] = ((double)r01[x] * a0) * b1;                                 \
-    for (x = 0; x < span; x++)                                               \
+    for (x = 0; x < count; x++)                                              \
         p10[x] = ((double)r10[x] * a1) * b0;                                 \
-    for (x = 0; x < span; x++)                                               \
+    for (x = 0; x < count; x++)                                              \
         p11[x] = ((double)r11[x] * a1) * b1;                                 \
 }
 MF_PRODUCTS(mf_products_u8, uint8_t)

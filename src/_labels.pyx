@@ -28,10 +28,14 @@ cimport numpy as cnp
 
 cnp.import_array()
 
-# Boundary modes handled here: scipy's NI_ExtendMode codes (ndimage.MODES).
+# Boundary modes: scipy's NI_ExtendMode codes (ndimage.MODES), mapped as
+# the order-1 core maps them (src/_boundary.h).
+cdef extern from "_boundary.h":
+    double mf_map_coordinate(double x, Py_ssize_t n, int mode) noexcept nogil
+    int mf_spline_mode(int mode) noexcept nogil
+
 cdef enum:
     NEAREST = 0
-    CONSTANT = 4
     GRID_CONSTANT = 6
 
 ctypedef fused label_t:
@@ -47,12 +51,13 @@ ctypedef fused label_t:
 
 cdef inline bint _taps(double cc, Py_ssize_t n, Py_ssize_t stride, int mode,
                        Py_ssize_t* off, double* w, bint* ok) noexcept nogil:
-    """The two taps of one axis as scipy's order-1 code finds them: byte
-    offsets, weights and whether each is a sample (False only for
-    'grid-constant' taps outside, whose value is 0 in the reference).
+    """The two taps of one axis as scipy's order-1 code finds them, in any
+    mode: byte offsets, weights and whether each is a sample (False only
+    for 'grid-constant' taps outside, whose value is 0 in the reference).
     Returns False when the whole voxel is cval."""
     cdef double fl
     cdef Py_ssize_t i0, i1
+    cdef int smode
     if not isfinite(cc):
         return False  # medfast's core gives cval there too
     # the core's clamp (scipy is undefined beyond 2**63)
@@ -60,8 +65,10 @@ cdef inline bint _taps(double cc, Py_ssize_t n, Py_ssize_t stride, int mode,
         cc = 9e18
     elif cc < -9e18:
         cc = -9e18
-    if mode == CONSTANT and not (cc >= 0 and cc <= n - 1):
-        return False
+    if mode != GRID_CONSTANT and mode != NEAREST:
+        cc = mf_map_coordinate(cc, n, mode)
+        if not cc > -1.0:  # 'constant' outside the input
+            return False
     fl = floor(cc)
     i0 = <Py_ssize_t>fl
     i1 = i0 + 1
@@ -75,17 +82,10 @@ cdef inline bint _taps(double cc, Py_ssize_t n, Py_ssize_t stride, int mode,
         off[0] = i0 * stride if ok[0] else 0
         off[1] = i1 * stride if ok[1] else 0
         return True
-    # 'nearest' repeats the edge sample.  'constant' only reaches i1 == n at
-    # cc == n - 1 exactly, where w[1] == 0: scipy mirrors that tap, but any
-    # sample adds the same zero weight, so clamping is exact.
-    if i0 < 0:
-        i0 = 0
-    elif i0 > n - 1:
-        i0 = n - 1
-    if i1 < 0:
-        i1 = 0
-    elif i1 > n - 1:
-        i1 = n - 1
+    if i0 < 0 or i1 >= n:
+        smode = mf_spline_mode(mode)
+        i0 = <Py_ssize_t>mf_map_coordinate(<double>i0, n, smode)
+        i1 = <Py_ssize_t>mf_map_coordinate(<double>i1, n, smode)
     off[0] = i0 * stride
     off[1] = i1 * stride
     return True
@@ -220,7 +220,7 @@ def labels(cnp.ndarray inp, int code, const double[:, ::1] matrix,
     (``matrix`` (3, 3) C-contiguous).  ``code`` indexes the label types
     (uint8, int8, uint16, int16, uint32, int32, int64, uint64; bool read as
     uint8), ``fill`` is a 1-element array of that type holding cval, and
-    ``mode`` is 0 (nearest), 4 (constant) or 6 (grid-constant).  Arguments
+    ``mode`` any of scipy's mode codes (medfast.ndimage.MODES).  Arguments
     are trusted (see medfast.resample).
     """
     cdef Py_ssize_t shape[3]

@@ -469,7 +469,7 @@ FORMS = ("square", "square", "square", "diagonal_1d", "homogeneous",
 @st.composite
 def affine_cases(draw, ranks=(2, 3), max_side=7, dtypes=DTYPES, out_dtypes=DTYPES,
                  layouts=LAYOUTS, kinds=MATRIX_KINDS, forms=FORMS, linear=None,
-                 in_shapes=None, out_shapes=None):
+                 in_shapes=None, out_shapes=None, orders=(0, 1)):
     """Arguments of an ``affine_transform`` call (see :func:`affine_call`).
 
     ``linear``: an optional strategy ``rank -> strategy of (rank, rank)
@@ -527,7 +527,8 @@ def affine_cases(draw, ranks=(2, 3), max_side=7, dtypes=DTYPES, out_dtypes=DTYPE
     else:
         matrix = linear
     case.update(matrix=matrix.tolist(), offset=offset, output_shape=out_shape,
-                order=draw(st.sampled_from([0, 1])), mode=draw(st.sampled_from(MODES)))
+                order=draw(st.sampled_from(orders)), mode=draw(st.sampled_from(MODES)))
+    draw_prefilter(draw, case)
     draw(output_and_values(case, out_dtypes))
     if case["output"] is not None and case["output"][0] == "array" and out_shape is None:
         case["output_shape_for_array"] = tuple(case["shape"])
@@ -556,11 +557,22 @@ def aligned_linear(draw, n):
     return out
 
 
+def draw_prefilter(draw, case):
+    """Spline orders 2-5 draw ``prefilter`` (True: scipy's default)."""
+    if case["order"] > 1:
+        case["prefilter"] = draw(st.booleans())
+
+
+def spline_kwargs(case):
+    """``prefilter`` when the case drew one."""
+    return {"prefilter": case["prefilter"]} if "prefilter" in case else {}
+
+
 def affine_call(case, threads=None, backend=None):
     """Run the case through scipy and medfast and compare."""
     input = make_input(case)
     kwargs = dict(offset=case["offset"], order=case["order"], mode=case["mode"],
-                  cval=case["cval"])
+                  cval=case["cval"], **spline_kwargs(case))
     if case["output_shape"] is not None:
         kwargs["output_shape"] = case["output_shape"]
     return compare_with_scipy("affine_transform", input, (np.array(case["matrix"]),),
@@ -570,7 +582,7 @@ def affine_call(case, threads=None, backend=None):
 
 @st.composite
 def map_coordinates_cases(draw, ranks=(2, 3), max_side=7, dtypes=DTYPES,
-                          out_dtypes=DTYPES, layouts=LAYOUTS):
+                          out_dtypes=DTYPES, layouts=LAYOUTS, orders=(0, 1)):
     """Arguments of a ``map_coordinates`` call."""
     rank = draw(st.sampled_from(ranks))
     case = draw(data_params(rank, 1, max_side, dtypes, layouts))
@@ -580,8 +592,9 @@ def map_coordinates_cases(draw, ranks=(2, 3), max_side=7, dtypes=DTYPES,
         ["float64", "float64", "float32", "int64", "int32", "uint8"]))
     case["coords_style"] = draw(st.sampled_from(["quarter", "real", "int", "big", "edges"]))
     case["coords_layout"] = draw(st.sampled_from(["C", "F", "strided"]))
-    case["order"] = draw(st.sampled_from([0, 1]))
+    case["order"] = draw(st.sampled_from(orders))
     case["mode"] = draw(st.sampled_from(MODES))
+    draw_prefilter(draw, case)
     draw(output_and_values(case, out_dtypes))
     case["output_shape_for_array"] = case["coords_shape"][1:]
     return case
@@ -619,7 +632,8 @@ def make_coordinates(case):
 def map_coordinates_call(case, threads=None, backend=None):
     input = make_input(case)
     coords = make_coordinates(case)
-    kwargs = dict(order=case["order"], mode=case["mode"], cval=case["cval"])
+    kwargs = dict(order=case["order"], mode=case["mode"], cval=case["cval"],
+                  **spline_kwargs(case))
     return compare_with_scipy("map_coordinates", input, (coords,), kwargs,
                               case["output"], case["output_shape_for_array"],
                               threads, backend, nan_payload_matters(case))
@@ -627,7 +641,7 @@ def map_coordinates_call(case, threads=None, backend=None):
 
 @st.composite
 def zoom_cases(draw, ranks=(2, 3), max_side=7, dtypes=DTYPES, out_dtypes=DTYPES,
-               layouts=LAYOUTS):
+               layouts=LAYOUTS, orders=(0, 1)):
     """Arguments of a ``zoom`` call (grid_mode and prefilter included)."""
     rank = draw(st.sampled_from(ranks))
     case = draw(data_params(rank, 1, max_side, dtypes, layouts))
@@ -637,7 +651,7 @@ def zoom_cases(draw, ranks=(2, 3), max_side=7, dtypes=DTYPES, out_dtypes=DTYPES,
                     else [draw(factor) for _ in range(rank)])
     case["grid_mode"] = draw(st.booleans())
     case["prefilter"] = draw(st.booleans())
-    case["order"] = draw(st.sampled_from([0, 1]))
+    case["order"] = draw(st.sampled_from(orders))
     case["mode"] = draw(st.sampled_from(MODES))
     draw(output_and_values(case, out_dtypes))
     zooms = np.broadcast_to(case["zoom"], (rank,))
@@ -657,7 +671,7 @@ def zoom_call(case, threads=None, backend=None):
 
 @st.composite
 def shift_cases(draw, ranks=(2, 3), max_side=7, dtypes=DTYPES, out_dtypes=DTYPES,
-                layouts=LAYOUTS):
+                layouts=LAYOUTS, orders=(0, 1)):
     """Arguments of a ``shift`` call."""
     rank = draw(st.sampled_from(ranks))
     case = draw(data_params(rank, 1, max_side, dtypes, layouts))
@@ -665,8 +679,9 @@ def shift_cases(draw, ranks=(2, 3), max_side=7, dtypes=DTYPES, out_dtypes=DTYPES
         case["shift"] = draw(offset_value(min(case["shape"])))
     else:
         case["shift"] = [draw(offset_value(n)) for n in case["shape"]]
-    case["order"] = draw(st.sampled_from([0, 1]))
+    case["order"] = draw(st.sampled_from(orders))
     case["mode"] = draw(st.sampled_from(MODES))
+    draw_prefilter(draw, case)
     draw(output_and_values(case, out_dtypes))
     case["output_shape_for_array"] = tuple(case["shape"])
     return case
@@ -674,7 +689,8 @@ def shift_cases(draw, ranks=(2, 3), max_side=7, dtypes=DTYPES, out_dtypes=DTYPES
 
 def shift_call(case, threads=None, backend=None):
     input = make_input(case)
-    kwargs = dict(order=case["order"], mode=case["mode"], cval=case["cval"])
+    kwargs = dict(order=case["order"], mode=case["mode"], cval=case["cval"],
+                  **spline_kwargs(case))
     return compare_with_scipy("shift", input, (case["shift"],), kwargs, case["output"],
                               case["output_shape_for_array"], threads, backend,
                               nan_payload_matters(case))

@@ -542,3 +542,21 @@ def test_canonical_nans_helper():
     a = np.array([np.nan, -np.nan, -0.0, 1.0])
     b = canonical_nans(a)
     assert np.signbit(b[2]) and not np.signbit(b[1]) and b[3] == 1.0
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("factor", [1.7, 0.45, 0.3])
+def test_zoom_corners_on_the_last_sample(mode, factor):
+    """Zooms map the last output sample exactly onto the input's last one:
+    those rows, columns and voxels take the separable fast path, whose
+    second tap (weight 0) is the sample scipy's boundary mapping gives.
+    inf there makes that zero-weight tap visible (inf * 0 = NaN), as in
+    scipy; strided input rows and strong downsampling (no partial
+    products) included."""
+    rng = np.random.default_rng(3)
+    data = rng.normal(size=(7, 6, 20))
+    data[5, 4, 18] = np.inf  # the tap mirrored from index n in 'mirror'-mapped modes
+    for a in (data, data[:, :, ::-1], np.asfortranarray(data)):
+        expected = scipy.ndimage.zoom(a, factor, order=1, mode=mode)
+        actual = mf.zoom(a, factor, order=1, mode=mode, threads=2)
+        assert_same(actual, expected, context=f"zoom {factor} {mode}")

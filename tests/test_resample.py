@@ -4,6 +4,7 @@ import nibabel.affines
 import nibabel.processing
 import numpy as np
 import pytest
+import scipy.ndimage
 from scipy.spatial.transform import Rotation
 
 import medfast
@@ -340,7 +341,7 @@ def test_errors():
     img = Image(np.zeros((4, 4, 4), np.float32), np.eye(4))
     with pytest.raises(TypeError, match="img"):
         resample(np.zeros((4, 4, 4)))
-    with pytest.raises(TypeError, match="like"):
+    with pytest.raises(TypeError, match="like.*nibabel image or a SimpleITK image"):
         resample(img, like=np.eye(4))
     with pytest.raises(ValueError, match="like="):
         resample(img, like=img, spacing=1.0)
@@ -357,9 +358,9 @@ def test_errors():
     with pytest.raises(ValueError, match="transform.*singular"):
         resample(img, transform=np.diag([1, 0, 1, 1]))
     with pytest.raises(ValueError, match="order"):
-        resample(img, order="cubic")
+        resample(img, order="bicubic")
     with pytest.raises(ValueError, match="order"):
-        resample(img, order=3)
+        resample(img, order=6)
     with pytest.raises(TypeError, match="order"):
         resample(img, order=True)
     with pytest.raises(ValueError, match="mode"):
@@ -387,3 +388,45 @@ def test_shared_oblique_axes_take_the_separable_path():
     expected = nib_resample(img.array, img.affine, (15, 10, 14), grid, 1)
     inner = (slice(1, -1),) * 3
     assert np.allclose(out.array[inner], expected[inner], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("order", ["cubic", 2, 4, 5])
+def test_spline_orders_equal_scipy(order):
+    """order='cubic' (3) and 2-5: scipy's prefiltered splines, same bytes."""
+    rng = np.random.default_rng(4)
+    data = rng.normal(size=(9, 8, 7)).astype(np.float32)
+    affine = random_affine(rng, True)
+    img = Image(data, affine)
+    out = resample(img, spacing=0.8, order=order)
+    voxel = np.linalg.inv(affine) @ out.affine
+    k = 3 if order == "cubic" else order
+    expected = scipy.ndimage.affine_transform(data, voxel[:3, :3], voxel[:3, 3], out.shape,
+                                              order=k)
+    assert np.array_equal(out.array, expected)
+
+
+def test_float16_images_resample():
+    """float16 data (which scipy rejects) are computed natively, float16 out."""
+    data = np.random.default_rng(5).normal(size=(6, 6, 6)).astype(np.float16)
+    img = Image(data, np.diag([2.0, 2.0, 2.0, 1.0]))
+    out = resample(img, spacing=1.3, order="linear")
+    assert out.dtype == np.float16
+    voxel = np.linalg.inv(img.affine) @ out.affine
+    expected = scipy.ndimage.affine_transform(
+        data.astype(np.float32), voxel[:3, :3], voxel[:3, 3], out.shape, order=1,
+        output=np.float64).astype(np.float16)
+    assert np.array_equal(out.array, expected)
+
+
+def test_nibabel_and_simpleitk_images_are_accepted():
+    data = np.random.default_rng(6).normal(size=(6, 5, 4)).astype(np.float32)
+    affine = np.diag([1.5, 1.0, 2.0, 1.0])
+    expected = resample(Image(data, affine), spacing=1.0)
+    nii = nibabel.Nifti1Image(data, affine)
+    got = resample(nii, spacing=1.0)
+    assert isinstance(got, Image) and np.array_equal(got.array, expected.array)
+    assert np.array_equal(resample(Image(data, affine), like=nii).array, data)
+    pytest.importorskip("SimpleITK")
+    s_img = Image(data, affine).to_sitk()
+    got = resample(s_img, spacing=1.0)
+    assert np.allclose(got.affine, expected.affine) and np.array_equal(got.array, expected.array)
