@@ -4,6 +4,7 @@ import os
 import numpy as np
 
 from ..image import Image
+from ..orientation import lps_to_ras_points
 from .equalize import equalize
 from .geometry import untilted_affine
 from .pixels import volume_pixels
@@ -51,6 +52,14 @@ def image_and_sidecar(volume, correct_tilt=False):
     meta["dicom_series"] = volume_name(volume)
     meta["dicom_files"] = volume.files
     meta["dicom_scaling"] = scaling
+    instances = {s.sop_uid: s.position for s in volume.grid[0]
+                 if s.sop_uid and s.position is not None}
+    if len(instances) == len(volume.grid[0]):
+        # Where each image lies (RAS), for annotations that name their slice
+        # by SOPInstanceUID (RTSTRUCT's ContourImageSequence); one image per
+        # file only, as frames of one file share their UID.
+        meta["dicom_instances"] = {uid: tuple(lps_to_ras_points(np.asarray(p, float)))
+                                   for uid, p in instances.items()}
     diffusion = diffusion_table(volume)
     if diffusion is not None:
         # b-values and FSL bvecs (voxel axes of this affine), in volume order.
