@@ -29,6 +29,10 @@ from ..orientation import lps_to_ras_points
 RTSTRUCT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
 
 
+class OverlapError(ValueError):
+    """Labels that overlap cannot share one label map (use ``onehot=True``)."""
+
+
 def read_dataset(path, kind, sop_class):
     """The pydicom data set of an annotation file, checked to be `kind`
     (a modality such as 'RTSTRUCT' or 'SEG').
@@ -282,15 +286,18 @@ def load_rtstruct(path, like, *, rois=None, onehot=False, tolerance=None, thread
     Image
         On ``like``'s grid (its affine): a label map (``uint8``, or
         ``uint16`` beyond 255 ROIs; 0 outside every ROI), or the one-hot
-        channels.  ``meta['labels']`` maps label number (channel + 1) ->
-        ROI name, ``meta['roi_numbers']`` label -> ROINumber,
+        channels.  ``meta['labels']`` maps label number -> ROI name (and
+        ``meta['channels']`` gives each channel's label number, channel
+        ``c`` being label ``c + 1``), ``meta['roi_numbers']`` label ->
+        ROINumber,
         ``meta['problems']`` lists the contours left out and why.
 
     Raises
     ------
     ValueError
-        Not an RTSTRUCT, an unknown ROI name, or ROIs that overlap in a
-        label map (the message names them and the voxel count).
+        Not an RTSTRUCT, an unknown ROI name, or (:class:`OverlapError`)
+        ROIs that overlap in a label map (the message names them and the
+        voxel count).
 
     Examples
     --------
@@ -333,6 +340,8 @@ def load_rtstruct(path, like, *, rois=None, onehot=False, tolerance=None, thread
     meta = {"labels": labels, "roi_numbers": dict(zip(labels, selected)),
             "Modality": "RTSTRUCT", "source": path, "problems": problems,
             "annotation_of": like.meta.get("dicom_series")}
+    if onehot:
+        meta["channels"] = list(labels)
     return Image(array, like.affine, meta)
 
 
@@ -346,7 +355,7 @@ def _label_map(masks, labels, shape, path):
         if clash.any():
             other = int(clash[clash != 0][0])
             count = int(np.count_nonzero(clash == other))
-            raise ValueError(f"{path}: ROIs '{labels[other]}' and '{labels[label]}' overlap "
+            raise OverlapError(f"{path}: ROIs '{labels[other]}' and '{labels[label]}' overlap "
                              f"in {count} voxel(s); a label map holds one label per voxel: "
                              "pass onehot=True")
         out[inside] = label

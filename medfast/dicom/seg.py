@@ -16,7 +16,7 @@ import numpy as np
 
 from ..image import Image
 from ..orientation import LPS_TO_RAS
-from .rtstruct import read_dataset
+from .rtstruct import OverlapError, read_dataset
 
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 _EXACT = 1e-2           # voxels: a frame this close to a grid's slice is on it
@@ -214,7 +214,7 @@ def _fill(frames, pixels, placements, shape, kind, segments, channels, onehot,
             channel = out[..., index[frame.segment]]
             channel[target] = np.maximum(channel[target], placed / np.float32(max_value))
             continue
-        inside = placed * 2 >= max_value if kind == "FRACTIONAL" else placed != 0
+        inside = placed >= max_value / 2.0 if kind == "FRACTIONAL" else placed != 0
         if onehot:
             channel = out[..., index[frame.segment]]
             channel[target] = channel[target] | inside
@@ -229,7 +229,7 @@ def _fill(frames, pixels, placements, shape, kind, segments, channels, onehot,
     if overlaps:
         (a, b), count = next(iter(overlaps.items()))
         more = f" (and {len(overlaps) - 1} more pair(s))" if len(overlaps) > 1 else ""
-        raise ValueError(f"{path}: segments {a} ('{segments[a]['label']}') and {b} "
+        raise OverlapError(f"{path}: segments {a} ('{segments[a]['label']}') and {b} "
                          f"('{segments[b]['label']}') overlap in {count} voxel(s){more}; a label "
                          "map holds one label per voxel: pass onehot=True")
     return out
@@ -271,8 +271,9 @@ def load_seg(path, like=None, *, onehot=False, fractional="threshold"):
     Raises
     ------
     ValueError
-        Not a SEG, a frame without position, overlapping segments in a
-        label map (naming them), an unknown `fractional`.
+        Not a SEG, a frame without position, an unknown `fractional`;
+        (:class:`medfast.dicom.rtstruct.OverlapError`) overlapping segments
+        in a label map, naming them.
 
     Examples
     --------
