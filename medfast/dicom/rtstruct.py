@@ -177,6 +177,9 @@ def _place_contours(contours, grid, tolerance, name, problems):
     x, y = grid.plane_axes
     for number, (voxels, uid) in enumerate(contours, 1):
         where = f"ROI '{name}' contour {number}"
+        if not np.isfinite(voxels).all() or np.abs(voxels).max() > 1e9:
+            problems.append(f"{where}: points absurdly far from the image; left out")
+            continue
         along = voxels[:, grid.slice_axis]
         plane = float(along.mean())
         if np.ptp(along) * step > 2 * tolerance:

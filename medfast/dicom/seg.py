@@ -85,9 +85,20 @@ def _frames(ds, path, n_frames):
             return _functional(ds, per_frame, shared, f, name, keyword, path)
         segment = None if labelmap else int(value("SegmentIdentificationSequence",
                                                   "ReferencedSegmentNumber"))
-        frames.append(_Frame(segment, value("PlanePositionSequence", "ImagePositionPatient"),
-                             value("PlaneOrientationSequence", "ImageOrientationPatient"),
-                             value("PixelMeasuresSequence", "PixelSpacing")))
+        frame = _Frame(segment, value("PlanePositionSequence", "ImagePositionPatient"),
+                       value("PlaneOrientationSequence", "ImageOrientationPatient"),
+                       value("PixelMeasuresSequence", "PixelSpacing"))
+        if (frame.position.shape != (3,) or not np.isfinite(frame.position).all()
+                or np.abs(frame.position).max() > 1e6):
+            raise ValueError(f"{path}: frame {f + 1}: ImagePositionPatient is not three "
+                             "finite numbers within 1 km")
+        if (abs(np.linalg.norm(frame.row) - 1) > 1e-3 or abs(np.linalg.norm(frame.col) - 1) > 1e-3
+                or abs(frame.row @ frame.col) > 1e-3):
+            raise ValueError(f"{path}: frame {f + 1}: ImageOrientationPatient is not two "
+                             "orthonormal vectors")
+        if not (np.isfinite(frame.spacing).all() and min(frame.spacing) > 0):
+            raise ValueError(f"{path}: frame {f + 1}: PixelSpacing is not positive")
+        frames.append(frame)
     return frames
 
 
