@@ -27,6 +27,10 @@ from ..image import Image
 from ..orientation import lps_to_ras_points
 
 RTSTRUCT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
+# Contour points per rasterising thread: one thread fills about 40 million
+# points a second, while waking a team on a busy machine can cost
+# milliseconds, so smaller structures run on one thread.
+_POINTS_PER_THREAD = 100_000
 
 
 class OverlapError(ValueError):
@@ -216,8 +220,9 @@ def _rasterise(placed, grid, threads):
     starts = np.concatenate([[0], np.cumsum([len(p) for _, p in placed])]).astype(np.int64)
     first = np.flatnonzero(np.r_[True, slices[1:] != slices[:-1]])
     group_starts = np.append(first, len(placed)).astype(np.int64)
+    threads = min(resolve_threads(threads), 1 + len(xy) // _POINTS_PER_THREAD, len(first))
     run_kernel(_raster.fill_polygons, xy, starts, group_starts, slices[first], mask,
-               threads=resolve_threads(threads))
+               threads=threads)
     return mask
 
 
@@ -282,7 +287,8 @@ def load_rtstruct(path, like, *, rois=None, onehot=False, tolerance=None, thread
         How far (mm) a contour may lie from the slice plane it is drawn on
         (default: a quarter of the slice spacing).
     threads : int, optional
-        Threads of the rasteriser (one slice per task).
+        Most threads of the rasteriser (one slice per task; one thread per
+        100,000 contour points of a ROI at most).
 
     Returns
     -------

@@ -302,6 +302,10 @@ def test_scan_lists_annotations_and_convert_writes_them(study, tmp_path):
         sidecar = json.load(f)
     assert sidecar["Labels"] == {"1": "body", "2": "ring", "3": "lesion"}
     assert sidecar["AnnotationOf"] == stem + ".nii.gz"
+    from medfast.cli import main
+    assert main(["convert", str(folder), "-o", str(tmp_path / "cli"), "--annotations"]) == 0
+    assert sorted(os.listdir(tmp_path / "cli")) == sorted(
+        os.path.basename(p) for p in result.files)
 
 
 # --------------------------------------------------------------------------
