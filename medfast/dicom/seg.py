@@ -48,7 +48,7 @@ def segment_descriptions(ds):
     return out
 
 
-def _functional(ds, frame_items, shared, frame, name, keyword, path):
+def _functional(frame_items, shared, frame, name, keyword, path):
     """A frame's value of `keyword` in functional group `name`: per frame,
     else shared; a missing one raises naming it."""
     for groups in (frame_items[frame] if frame_items else None, shared):
@@ -72,7 +72,24 @@ class _Frame:
         self.spacing = (float(spacing[0]), float(spacing[1]))  # between rows, columns
 
 
+def _check_frame(frame, number, path):
+    """Raise for geometry no grid can hold (one line naming the frame)."""
+    where = f"{path}: frame {number}"
+    if (frame.position.shape != (3,) or not np.isfinite(frame.position).all()
+            or np.abs(frame.position).max() > 1e6):
+        raise ValueError(f"{where}: ImagePositionPatient is not three finite numbers "
+                         "within 1 km")
+    if (frame.row.shape != (3,) or frame.col.shape != (3,)
+            or abs(np.linalg.norm(frame.row) - 1) > 1e-3
+            or abs(np.linalg.norm(frame.col) - 1) > 1e-3 or abs(frame.row @ frame.col) > 1e-3):
+        raise ValueError(f"{where}: ImageOrientationPatient is not two orthonormal vectors")
+    if not (np.isfinite(frame.spacing).all() and min(frame.spacing) > 0):
+        raise ValueError(f"{where}: PixelSpacing is not positive")
+
+
 def _frames(ds, path, n_frames):
+    """Every frame's :class:`_Frame`, from the per-frame functional groups
+    (else the shared ones)."""
     per_frame = list(ds.get("PerFrameFunctionalGroupsSequence", []))
     shared = ds.get("SharedFunctionalGroupsSequence", [None])[0]
     if per_frame and len(per_frame) != n_frames:
@@ -82,22 +99,13 @@ def _frames(ds, path, n_frames):
     frames = []
     for f in range(n_frames):
         def value(name, keyword):
-            return _functional(ds, per_frame, shared, f, name, keyword, path)
+            return _functional(per_frame, shared, f, name, keyword, path)
         segment = None if labelmap else int(value("SegmentIdentificationSequence",
                                                   "ReferencedSegmentNumber"))
         frame = _Frame(segment, value("PlanePositionSequence", "ImagePositionPatient"),
                        value("PlaneOrientationSequence", "ImageOrientationPatient"),
                        value("PixelMeasuresSequence", "PixelSpacing"))
-        if (frame.position.shape != (3,) or not np.isfinite(frame.position).all()
-                or np.abs(frame.position).max() > 1e6):
-            raise ValueError(f"{path}: frame {f + 1}: ImagePositionPatient is not three "
-                             "finite numbers within 1 km")
-        if (abs(np.linalg.norm(frame.row) - 1) > 1e-3 or abs(np.linalg.norm(frame.col) - 1) > 1e-3
-                or abs(frame.row @ frame.col) > 1e-3):
-            raise ValueError(f"{path}: frame {f + 1}: ImageOrientationPatient is not two "
-                             "orthonormal vectors")
-        if not (np.isfinite(frame.spacing).all() and min(frame.spacing) > 0):
-            raise ValueError(f"{path}: frame {f + 1}: PixelSpacing is not positive")
+        _check_frame(frame, f + 1, path)
         frames.append(frame)
     return frames
 

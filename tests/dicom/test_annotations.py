@@ -10,6 +10,7 @@ import shutil
 import numpy as np
 import pydicom
 import pytest
+from pydicom.uid import RLELossless
 
 import medfast
 from medfast.dicom.rtstruct import OverlapError
@@ -69,7 +70,7 @@ def study(tmp_path_factory):
     labelmap = masks["body"] * 1 + masks["ring"] * 2
     out["seg_labelmap"] = _write_seg(root / "seg_labelmap.dcm", series,
                                      labelmap.astype(np.uint8), types.LABELMAP,
-                                     ["body", "ring"])
+                                     ["body", "ring"], transfer_syntax_uid=RLELossless)
     i = np.arange(COLS)[:, None, None] / (COLS - 1)
     probability = (masks["body"] * (0.25 + 0.7 * i)).astype(np.float32)  # 0.25..0.95
     out["probability"] = probability
@@ -234,6 +235,8 @@ def _shift(*voxels):
 
 
 def test_seg_labelmap(study):
+    """A LABELMAP SEG, RLE-compressed (decoded by pydicom's handlers)."""
+    assert pydicom.dcmread(study["seg_labelmap"]).file_meta.TransferSyntaxUID == RLELossless
     seg = medfast.load_seg(study["seg_labelmap"], like=study["ct"])
     assert seg.meta["SegmentationType"] == "LABELMAP"
     np.testing.assert_array_equal(seg.array, study["masks"]["body"] * 1
