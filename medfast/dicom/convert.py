@@ -19,7 +19,7 @@ from ..image import Image
 from ..io import save
 from ..io._atomic import claim, sweep
 from .annotations import SUFFIX, find_annotations
-from .load import _no_volume_error, image_and_sidecar
+from .load import _check_suv, _no_volume_error, image_and_sidecar
 from .pixels import PixelDataError
 from .scan import Skipped, _dropped_files, volume_name, volumes
 from .series import without_files
@@ -553,7 +553,7 @@ def _annotation_suffixes(notes):
     return out
 
 
-def _readable(volume):
+def _readable(volume, suv=None):
     """The image and sidecar fields of a volume, leaving out the files whose
     pixel data cannot be read (the volume is assembled again without them).
 
@@ -564,7 +564,7 @@ def _readable(volume):
     lost = []
     while True:
         try:
-            img, fields = image_and_sidecar(volume)
+            img, fields = image_and_sidecar(volume, suv=suv)
             return img, fields, volume, lost
         except PixelDataError as exc:
             if exc.path not in volume.files:
@@ -580,7 +580,7 @@ def _readable(volume):
 
 
 def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=True,
-            existing="skip", annotations=False):
+            existing="skip", annotations=False, suv=None):
     """Convert every DICOM volume under a folder to NIfTI, as dcm2niix does.
 
     Parameters
@@ -690,6 +690,7 @@ def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=Tr
     []
     """
     check_pattern(pattern)  # a bad pattern fails before anything is read
+    _check_suv(suv)
     if existing not in EXISTING:
         raise ValueError(f"existing must be one of {', '.join(map(repr, EXISTING))}, "
                          f"got {existing!r}")
@@ -738,7 +739,8 @@ def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=Tr
                     and _complete(base, extension, sidecar, diffusion_table(volume) is not None)):
                 kept.append(Kept(name, base + extension))  # the pixels are not even read
             else:
-                img, fields, volume, lost = _readable(volume)
+                img, fields, volume, lost = _readable(
+                    volume, suv if volume.first.modality == "PT" else None)
                 held = (claim(base, wait=True) if base is not None
                         else _claim_free_name(folder, stem, reserved))
                 with held:

@@ -344,6 +344,12 @@ def test_pet_suv_bw_against_a_hand_computation(tmp_path):
     assert suv.dtype == np.float32
     np.testing.assert_allclose(suv.array, stack.transpose(2, 1, 0) * 2.5 * factor, rtol=1e-6)
     np.testing.assert_allclose(suv.array, bqml.array * factor, rtol=1e-6)
+    result = medfast.convert(tmp_path / "pet", tmp_path / "out", suv="bw")
+    with open(result.outputs[0].sidecar) as f:
+        sidecar = json.load(f)
+    assert sidecar["Units"] == "g/ml" and "PatientWeight" not in sidecar
+    assert sidecar["SUVbwScaleFactor"] == pytest.approx(factor, rel=1e-12)
+    np.testing.assert_allclose(medfast.load(result[0]).array, suv.array, rtol=1e-6)
 
 
 @pytest.mark.parametrize("missing", ["PatientWeight", "RadiopharmaceuticalInformationSequence",
