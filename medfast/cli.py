@@ -107,7 +107,7 @@ def _one_line(exc):
 
 
 def convert_command(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=True,
-                    existing="skip"):
+                    existing="skip", annotations=False):
     """Run :func:`medfast.convert` for the command line.
 
     Prints one line per volume written (stdout) and, on stderr, never a
@@ -141,7 +141,7 @@ def convert_command(src, dst, pattern="%p_%s", compress=True, sidecar=True, anon
         return 2
     try:
         result = convert(src, dst, pattern=pattern, compress=compress, sidecar=sidecar,
-                         anonymize=anonymize, existing=existing)
+                         anonymize=anonymize, existing=existing, annotations=annotations)
     except KeyboardInterrupt:
         print("medfast convert: interrupted", file=sys.stderr)
         return 130
@@ -226,6 +226,8 @@ def main(argv=None):
                                 "complete output and skip the volume (default; an "
                                 "incomplete one is replaced), 1 overwrite, 2 add a suffix "
                                 "letter (a, b, ...)")
+    p_convert.add_argument("--annotations", action="store_true",
+                           help="also write each SEG/RTSTRUCT beside its image (_seg, _rtstruct)")
     args = parser.parse_args(argv)
     if args.command == "bench":
         if args.threads is not None and args.threads < 1:
@@ -235,7 +237,8 @@ def main(argv=None):
         return convert_command(args.src, args.dst, pattern=args.pattern,
                                compress=args.compress == "y", sidecar=args.sidecar == "y",
                                anonymize=args.anonymize == "y",
-                               existing=("skip", "overwrite", "suffix")[int(args.existing)])
+                               existing=("skip", "overwrite", "suffix")[int(args.existing)],
+                               annotations=args.annotations)
     if args.command == "config":
         from . import show_config
         show_config()

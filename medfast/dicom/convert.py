@@ -19,7 +19,8 @@ from ..image import Image
 from ..io import save
 from ..io.nifti import fields_from_meta
 from ..io._atomic import claim, sweep
-from .load import _no_volume_error, image_and_sidecar
+from .annotations import SUFFIX, find_annotations
+from .load import _check_suv, _no_volume_error, image_and_sidecar
 from .pixels import PixelDataError
 from .scan import Skipped, _dropped_files, volume_name, volumes
 from .series import without_files
@@ -501,7 +502,48 @@ def _write_volume(img, fields, volume, held, compress, sidecar, anonymize):
                   volume_name(volume), tuple(img.shape), tuple(volume.problems))
 
 
-def _readable(volume):
+def _write_annotation(note, image_of, base, series, suffix, compress, existing):
+    """Write one SEG/RTSTRUCT beside its image (`base`: the image's name
+    without extension; `image_of()` gives the image) as ``base + suffix``:
+    a label map NIfTI on the image's grid (one channel per label when
+    labels overlap) and a JSON of the label names.  Returns an
+    :class:`Output`, or a :class:`Kept` when it is there already
+    (``existing='skip'``)."""
+    extension = ".nii.gz" if compress else ".nii"
+    target = base + suffix
+    with claim(target, wait=True) as held:
+        if existing == "skip" and _complete(target, extension, True, False):
+            return Kept(series + suffix, target + extension)
+        labels = note.load(image_of())
+        work = held.workspace()
+        name = os.path.basename(target)
+        save(Image(labels.array, labels.affine, {"nifti": {"xyzt_units": 10}}),
+             os.path.join(work, name + extension))
+        fields = {"Modality": note.modality, "AnnotationOf": os.path.basename(base) + extension,
+                  "Labels": {str(n): label for n, label in labels.meta["labels"].items()}}
+        if labels.array.ndim == 4:
+            fields["Channels"] = list(labels.meta.get("channels") or labels.meta["labels"])
+        if labels.meta.get("problems"):
+            fields["Problems"] = list(labels.meta["problems"])
+        _write_text(os.path.join(work, name + ".json"),
+                    json.dumps(fields, indent="\t", allow_nan=False) + "\n")
+        _place(work, target, [extension, ".json"])
+    return Output(target + extension, target + ".json", None, None, series + suffix,
+                  tuple(labels.shape), tuple(labels.meta.get("problems") or ()))
+
+
+def _annotation_suffixes(notes):
+    """Output suffixes of one volume's annotations: '_seg', '_seg2', ...,
+    '_rtstruct', ... in file order."""
+    count, out = {}, []
+    for note in notes:
+        count[note.modality] = count.get(note.modality, 0) + 1
+        number = count[note.modality]
+        out.append(SUFFIX[note.modality] + (str(number) if number > 1 else ""))
+    return out
+
+
+def _readable(volume, suv=None):
     """The image and sidecar fields of a volume, leaving out the files whose
     pixel data cannot be read (the volume is assembled again without them).
 
@@ -512,7 +554,7 @@ def _readable(volume):
     lost = []
     while True:
         try:
-            img, fields = image_and_sidecar(volume)
+            img, fields = image_and_sidecar(volume, suv=suv)
             return img, fields, volume, lost
         except PixelDataError as exc:
             if exc.path not in volume.files:
@@ -528,7 +570,7 @@ def _readable(volume):
 
 
 def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=True,
-            existing="skip"):
+            existing="skip", annotations=False, suv=None):
     """Convert every DICOM volume under a folder to NIfTI, as dcm2niix does.
 
     Parameters
@@ -565,6 +607,12 @@ def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=Tr
         ``'overwrite'`` replaces it.  ``'suffix'`` never touches an
         existing file: the volume gets the first of ``a``, ``b``, ...
         whose name is free.
+    annotations : bool, optional
+        Also write each SEG and RTSTRUCT beside the volume it annotates:
+        ``NAME_seg`` / ``NAME_rtstruct`` (``_seg2``... for more), a label
+        map NIfTI on the volume's grid (4-D, one channel per label, when
+        labels overlap) and a JSON naming the labels (``Labels``: number ->
+        name).  One whose series is not found is listed in ``.skipped``.
 
     Returns
     -------
@@ -632,6 +680,7 @@ def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=Tr
     []
     """
     check_pattern(pattern)  # a bad pattern fails before anything is read
+    _check_suv(suv)
     if existing not in EXISTING:
         raise ValueError(f"existing must be one of {', '.join(map(repr, EXISTING))}, "
                          f"got {existing!r}")
@@ -640,6 +689,15 @@ def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=Tr
     found, skipped = volumes(src)
     if not found:
         raise _no_volume_error(src, skipped)
+    notes_of = {}
+    if annotations:
+        notes, skipped = find_annotations(skipped, found, volume_name)
+        for note in notes:
+            if note.series is None:
+                skipped.append(Skipped(note.path, f"{note.modality} of a series not found "
+                                       f"({', '.join(note.referenced_series) or 'no reference'})"))
+            else:
+                notes_of.setdefault(note.series, []).append(note)
     if os.path.lexists(dst) and not os.path.isdir(dst):
         raise ValueError(f"{dst}: exists and is not a folder")
     created = []  # folders made here, removed again if nothing is converted
@@ -666,11 +724,13 @@ def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=Tr
                 # folder, so that a run repeated finds the names it wrote.
                 base = _next_name(folder, stem, reserved)
                 reserved.add(base)
+            img = None
             if (existing == "skip" and os.path.isfile(base + extension)
                     and _complete(base, extension, sidecar, diffusion_table(volume) is not None)):
                 kept.append(Kept(name, base + extension))  # the pixels are not even read
             else:
-                img, fields, volume, lost = _readable(volume)
+                img, fields, volume, lost = _readable(
+                    volume, suv if volume.first.modality == "PT" else None)
                 held = (claim(base, wait=True) if base is not None
                         else _claim_free_name(folder, stem, reserved))
                 with held:
@@ -683,6 +743,19 @@ def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=Tr
                     else:
                         outputs.append(_write_volume(img, fields, volume, held, compress,
                                                      sidecar, anonymize))
+                    base = held.base
+            def image_of(volume=volume, img=img):  # a kept volume is read only if needed
+                return img if img is not None else image_and_sidecar(volume)[0]
+
+            notes = notes_of.get(name, [])
+            for note, suffix in zip(notes, _annotation_suffixes(notes)):
+                try:
+                    done = _write_annotation(note, image_of, base, name, suffix, compress,
+                                             existing)
+                    (kept if isinstance(done, Kept) else outputs).append(done)
+                except Exception as exc:  # the volume itself was written
+                    failed.append(Failure(name + suffix, f"{note.path}: "
+                                          + (" ".join(str(exc).split()) or type(exc).__name__)))
             reported = {s.path for s in skipped}
             skipped.extend(lost)
             skipped.extend(s for s in _dropped_files([volume]) if s.path not in reported)

@@ -20,9 +20,10 @@ import numpy as np
 
 from .._threads import resolve_threads
 from ..orientation import aff2axcodes
+from .annotations import find_annotations
 from .header import NotDicomError, read_header, read_heads
 from .series import assemble
-from .slices import NotAVolume, file_slices
+from .slices import AnnotationObject, NotAVolume, file_slices
 
 _CHUNK = 64  # files per thread task: enough to amortise the scheduling
 
@@ -42,11 +43,16 @@ class Skipped:
         used once; ``'dropped'``: its images were read but a volume had to
         leave them out (an incomplete 4-D series, no position among placed
         slices).
+    annotation : str
+        'SEG' or 'RTSTRUCT' for an annotation object (labels for a series:
+        :func:`scan_dicom` lists it in ``.annotations``, ``convert(...,
+        annotations=True)`` writes it), else ''.
     """
 
     path: str
     reason: str
     kind: str = "skipped"
+    annotation: str = ""   # 'SEG' or 'RTSTRUCT': labels for a series (see scan_dicom)
 
     def __str__(self):
         return f"{self.path}: {self.reason}"
@@ -63,11 +69,15 @@ class ScanResult(list):
         already found (``'duplicate'``), or images a volume had to leave out
         (``'dropped'``: an incomplete 4-D series, no position among placed
         slices).
+    annotations : list of medfast.dicom.annotations.AnnotationInfo
+        SEG and RTSTRUCT files, each with the series it references and the
+        name of the volume of that series (None when it is not there).
     """
 
-    def __init__(self, series, skipped):
+    def __init__(self, series, skipped, annotations=()):
         super().__init__(series)
         self.skipped = list(skipped)
+        self.annotations = list(annotations)
 
 
 @dataclass(frozen=True)
@@ -179,22 +189,24 @@ def _truncated_pixels(info, size):
 
 
 def _read_one(path, head=None):
-    """(slices, skip reason or None) of one file; `head`, its start and
-    size when already read."""
+    """(slices, skip reason or None, annotation modality or '') of one
+    file; `head`, its start and size when already read."""
     try:
         hfile = read_header(path, head)
         slices = file_slices(hfile)
+    except AnnotationObject as exc:
+        return [], str(exc), exc.modality
     except (NotDicomError, NotAVolume) as exc:
-        return [], str(exc)
+        return [], str(exc), ""
     except (KeyboardInterrupt, SystemExit, MemoryError):
         raise
     except Exception as exc:  # an unforeseen oddity must not stop the scan
-        return [], f"unreadable DICOM header ({type(exc).__name__}: {str(exc)[:200]})"
+        return [], f"unreadable DICOM header ({type(exc).__name__}: {str(exc)[:200]})", ""
     try:
         reason = _truncated_pixels(slices[0].file, hfile.size) if slices else None
     except OSError as exc:
         reason = f"cannot read ({exc.strerror or exc})"
-    return ([], reason) if reason else (slices, None)
+    return ([], reason, "") if reason else (slices, None, "")
 
 
 def _read_ahead(files, threads):
@@ -248,9 +260,9 @@ def read_folder(path, threads=None):
     else:
         results = [_read_one(p) for p in files]
     slices = []
-    for file, (found, reason) in zip(files, results):
+    for file, (found, reason, annotation) in zip(files, results):
         if reason is not None:
-            skipped.append(Skipped(file, reason))
+            skipped.append(Skipped(file, reason, annotation=annotation))
         slices.extend(found)
     slices, duplicates = _drop_duplicates(slices)
     return slices, skipped + duplicates
@@ -364,9 +376,10 @@ def scan_dicom(path, *, threads=None):
     ----------
     path : str or os.PathLike
         A folder (searched recursively, symbolic links followed) or one
-        file.  Files that are not DICOM, hold no image (reports, RT objects,
+        file.  Files that are not DICOM, hold no image (reports, RT plans,
         spectroscopy...) or repeat an image already found are skipped and
-        listed in ``.skipped`` with the reason.
+        listed in ``.skipped`` with the reason; SEG and RTSTRUCT files are
+        listed in ``.annotations``.
     threads : int, optional
         Threads reading headers (default: medfast's thread count).
 
@@ -374,7 +387,9 @@ def scan_dicom(path, *, threads=None):
     -------
     ScanResult
         A list of :class:`SeriesInfo`, one per volume, sorted by series
-        number; ``.skipped`` lists the files not used, with the reason.
+        number; ``.skipped`` lists the files not used, with the reason;
+        ``.annotations`` the SEG and RTSTRUCT files, with the series they
+        annotate.
 
     Examples
     --------
@@ -382,4 +397,5 @@ def scan_dicom(path, *, threads=None):
     ...     print(info)
     """
     found, skipped = volumes(os.fspath(path), threads)
-    return ScanResult([summary(v) for v in found], skipped)
+    annotations, skipped = find_annotations(skipped, found, volume_name)
+    return ScanResult([summary(v) for v in found], skipped, annotations)

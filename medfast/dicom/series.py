@@ -10,7 +10,9 @@ volumes dcm2niix writes:
   matrix, phase/real/imaginary kind, TR, flip angle, echo time and number,
   protocol name, vendor keys (a GE field map's two halves, reverse-polarity
   volumes) and orientation (within 1e-4); CT is stacked whatever its echo,
-  kind and orientation (dcm2niix's automatic merge for X-ray);
+  kind and orientation (dcm2niix's automatic merge for X-ray); a localizer
+  (ImageType LOCALIZER) never stacks with the images it plans (dcm2niix
+  stacks one that shares their series and orientation);
 * within a stack, slices are ordered by their position along the slice
   normal (never by InstanceNumber alone); positions that repeat the same
   number of times make a 4-D series, volumes ordered by series number and
@@ -137,6 +139,11 @@ def _series(s):
     return s.series_number
 
 
+def is_localizer(s):
+    """A scout image (ImageType LOCALIZER)."""
+    return "LOCALIZER" in s.image_type
+
+
 def _same_set_key(s):
     """Everything that must be equal for two slices of one bucket to stack
     (all but the orientation, compared with a tolerance)."""
@@ -144,7 +151,10 @@ def _same_set_key(s):
            # Not in dcm2niix (which uses the first slice's spacing for all):
            # a stack of several pixel spacings has no one affine.
            tuple(np.round(s.pixel_spacing, 4)),
-           s.file.frames if s.tile is None else 1, s.file.samples, s.split)
+           s.file.frames if s.tile is None else 1, s.file.samples,
+           # Not in dcm2niix either: a localizer in the series it plans, in
+           # the same orientation, would be stacked as one more slice.
+           s.split + (is_localizer(s),))
     if _x_ray(s):
         return key
     return key + (s.complex_kind, s.repetition_time, s.flip_angle, s.echo_time, s.echo,
@@ -587,10 +597,12 @@ def assemble(slices):
             else:
                 groups.extend(_orientation_groups(members))
         non_parallel = len({id(g) for g in groups}) > len(sets)
+        scouts_apart = any(is_localizer(s) for s in bucket) and not all(
+            is_localizer(s) for s in bucket)
         for members in groups:
             first = min(members, key=_file_order)
             suffix = _echo_suffix(first, multi_echo)
-            if non_parallel:
+            if non_parallel or (scouts_apart and is_localizer(first)):
                 suffix += f"_i{first.instance or 0:05d}"
             suffix += _SUFFIX.get(first.complex_kind, "")
             stacks = (_no_geometry_stack(members) if any(s.position is None for s in members)

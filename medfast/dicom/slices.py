@@ -20,19 +20,38 @@ from .values import acquisition_seconds, datetime_seconds, floats, number, short
 from .vendors import ge, philips, siemens, uih
 
 # Modalities and SOP classes that never hold image volumes.
-_NON_IMAGE_MODALITIES = {"SR", "RTSTRUCT", "RTPLAN", "RTRECORD", "RTDOSE", "PR", "KO",
-                         "REG", "SEG", "DOC", "RWV", "AU", "ECG", "PLAN", "FID", "HD"}
+_NON_IMAGE_MODALITIES = {"SR", "RTPLAN", "RTRECORD", "RTDOSE", "PR", "KO",
+                         "REG", "DOC", "RWV", "AU", "ECG", "PLAN", "FID", "HD"}
+# Annotations: labels for another series' images, and the function reading them.
+ANNOTATION_READERS = {"SEG": "medfast.load_seg", "RTSTRUCT": "medfast.load_rtstruct"}
+_ANNOTATION_SOP = {"1.2.840.10008.5.1.4.1.1.66.4": "SEG",
+                   "1.2.840.10008.5.1.4.1.1.481.3": "RTSTRUCT"}
 _NON_IMAGE_SOP = {
     "1.2.840.10008.1.3.10": "DICOMDIR (a directory of files)",
     "1.2.840.10008.5.1.4.1.1.66": "raw data",
     "1.2.840.10008.5.1.4.1.1.4.2": "MR spectroscopy",
-    "1.2.840.10008.5.1.4.1.1.66.4": "segmentation (use medfast.load_seg)",
     "1.3.12.2.1107.5.9.1": "Siemens non-image data (e.g. spectroscopy, physiological log)",
 }
 
 
 class NotAVolume(ValueError):
     """The file holds no image that can be part of a volume (skipped)."""
+
+
+class AnnotationObject(NotAVolume):
+    """A DICOM SEG or RTSTRUCT: no volume of its own, labels for another
+    series (:func:`medfast.load_seg`, :func:`medfast.load_rtstruct`).
+
+    Attributes
+    ----------
+    modality : str
+        'SEG' or 'RTSTRUCT'.
+    """
+
+    def __init__(self, modality):
+        self.modality = modality
+        super().__init__(f"not an image ({modality} object: labels for a series, read by "
+                         f"{ANNOTATION_READERS[modality]})")
 
 
 @dataclass(slots=True, eq=False)
@@ -376,13 +395,17 @@ def file_slices(hfile):
     NotAVolume
         For objects that hold no image that can be placed in a volume
         (structured reports, RT objects, spectroscopy, raw data...): the
-        message says why, and the caller skips the file.
+        message says why, and the caller skips the file;
+        :class:`AnnotationObject` for SEG and RTSTRUCT files.
     """
     top = hfile.top
     modality = str(top.get("Modality") or "").upper()
+    sop_class = str(top.get("SOPClassUID") or top.get("MediaStorageSOPClassUID") or "")
+    if modality in ANNOTATION_READERS or sop_class in _ANNOTATION_SOP:
+        raise AnnotationObject(modality if modality in ANNOTATION_READERS
+                               else _ANNOTATION_SOP[sop_class])
     if modality in _NON_IMAGE_MODALITIES:
         raise NotAVolume(f"not an image ({modality} object)")
-    sop_class = str(top.get("SOPClassUID") or top.get("MediaStorageSOPClassUID") or "")
     if sop_class in _NON_IMAGE_SOP:
         raise NotAVolume(f"not an image ({_NON_IMAGE_SOP[sop_class]})")
     if "DirectoryRecordSequence" in top:

@@ -944,9 +944,11 @@ def test_non_volume_objects_skipped(tmp_path):
     capture = next(s for s in found if s.series_number == 50)
     assert any("ImagePositionPatient" in p for p in capture.problems)
     reasons = {s.path.rsplit("/", 1)[-1]: s.reason for s in found.skipped}
-    assert set(reasons) == {"report.dcm", "rtstruct.dcm"}
+    assert set(reasons) == {"report.dcm"}
     assert "SR" in reasons["report.dcm"]
-    assert "RTSTRUCT" in reasons["rtstruct.dcm"]
+    # The structure set is an annotation (it references no series here).
+    [rtstruct] = found.annotations
+    assert rtstruct.path.endswith("rtstruct.dcm") and rtstruct.series is None
     assert len(medfast.load_dicom_all(tmp_path)) == 3
 
 

@@ -70,8 +70,8 @@ def _run_in_step(src, dst, existing, barrier, queue):
     pixels are read; send back what was written and kept."""
     readable = convert_module._readable
 
-    def in_step(volume):
-        out = readable(volume)
+    def in_step(volume, *options):
+        out = readable(volume, *options)
         barrier.wait(timeout=20)
         return out
 
