@@ -538,7 +538,7 @@ def _readable(volume):
 
 
 def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=True,
-            existing="skip"):
+            existing="skip", progress=None):
     """Convert every DICOM volume under a folder to NIfTI, as dcm2niix does.
 
     Parameters
@@ -575,6 +575,11 @@ def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=Tr
         ``'overwrite'`` replaces it.  ``'suffix'`` never touches an
         existing file: the volume gets the first of ``a``, ``b``, ...
         whose name is free.
+    progress : callable, optional
+        Called as ``progress('scan', files_read, files_found)`` after each
+        file's header and ``progress('convert', volumes_done,
+        volumes_found)`` after each volume (written, kept or failed): what
+        a progress bar needs.  The library prints nothing itself.
 
     Returns
     -------
@@ -647,7 +652,7 @@ def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=Tr
                          f"got {existing!r}")
     src = os.fspath(src)
     dst = os.fspath(dst)
-    found, skipped = volumes(src)
+    found, skipped = volumes(src, progress=progress)
     if not found:
         raise _no_volume_error(src, skipped)
     if os.path.lexists(dst) and not os.path.isdir(dst):
@@ -701,6 +706,8 @@ def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=Tr
             if not isinstance(exc, (ValueError, OSError)):
                 reason = f"{type(exc).__name__}: {reason}"
             failed.append(Failure(name, reason))
+        if progress is not None:
+            progress("convert", len(outputs) + len(kept) + len(failed), len(found))
     if not outputs and not kept:
         _remove_empty(created)
         raise ValueError(f"{src}: no volume could be converted ("

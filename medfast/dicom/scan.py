@@ -221,7 +221,7 @@ def _read_ahead(files, threads):
             yield from zip(chunk, future.result())
 
 
-def read_folder(path, threads=None):
+def read_folder(path, threads=None, progress=None):
     """Slices of every DICOM file under `path`, and the files skipped.
 
     Headers are parsed in this thread as `threads` threads read the files
@@ -233,6 +233,9 @@ def read_folder(path, threads=None):
     path : str
     threads : int, optional
         Threads reading files ahead (default: medfast's thread count).
+    progress : callable, optional
+        Called as ``progress('scan', files_read, files_found)`` after each
+        file (a command line's progress bar).
 
     Returns
     -------
@@ -244,9 +247,14 @@ def read_folder(path, threads=None):
     files, skipped = list_files(path)
     threads = resolve_threads(threads)
     if threads > 1 and len(files) > _CHUNK:
-        results = [_read_one(p, head) for p, head in _read_ahead(files, threads)]
+        pairs = _read_ahead(files, threads)
     else:
-        results = [_read_one(p) for p in files]
+        pairs = ((p, None) for p in files)
+    results = []
+    for p, head in pairs:
+        results.append(_read_one(p, head))
+        if progress is not None:
+            progress("scan", len(results), len(files))
     slices = []
     for file, (found, reason) in zip(files, results):
         if reason is not None:
@@ -307,10 +315,11 @@ def _distinct_tails(uids):
     return {uid: uid for uid in uids}
 
 
-def volumes(path, threads=None):
+def volumes(path, threads=None, progress=None):
     """Every volume under `path`, sorted by series number, and the files
-    not used (skipped, or left out of a volume)."""
-    slices, skipped = read_folder(path, threads)
+    not used (skipped, or left out of a volume); `progress` as for
+    :func:`read_folder`."""
+    slices, skipped = read_folder(path, threads, progress)
     found = sorted(assemble(slices), key=_sort_key)
     uids = {}
     for v in found:
