@@ -5,7 +5,6 @@ affine, qform/sform codes and scaling, read by nibabel without loading the
 voxels.  DICOM folders and files: the series table of
 :func:`medfast.scan_dicom`, with the files skipped and why.
 """
-import math
 import os
 
 import numpy as np
@@ -24,12 +23,6 @@ _FORMATS = {"Nifti1Image": "NIfTI-1", "Nifti2Image": "NIfTI-2", "Nifti1Pair": "N
             "MGHImage": "MGH"}
 
 
-def _number(value):
-    """A float for JSON: None for NaN (NIfTI's 'no scaling')."""
-    value = float(value)
-    return None if math.isnan(value) else value
-
-
 def _image_file(path):
     import nibabel
 
@@ -43,11 +36,12 @@ def _image_file(path):
             "spacing": spatial, "orientation": aff2axcodes(affine),
             "affine": affine.tolist()}
     if "qform_code" in header:
-        slope, inter = header.get_slope_inter()
+        # nibabel moves the file's scaling from the header to the data proxy
+        slope, inter = float(img.dataobj.slope), float(img.dataobj.inter)
+        scaled = (slope, inter) != (1.0, 0.0)
         info.update({
             "qform_code": int(header["qform_code"]), "sform_code": int(header["sform_code"]),
-            "scl_slope": None if slope is None else _number(slope),
-            "scl_inter": None if inter is None else _number(inter)})
+            "scl_slope": slope if scaled else None, "scl_inter": inter if scaled else None})
     if len(shape) > 3:
         info["frame_time"] = float(header.get_zooms()[3])
     return info
