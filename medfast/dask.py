@@ -67,21 +67,21 @@ def _linear_and_offset(matrix, offset, ndim):
     return matrix, offset
 
 
-def _coordinates(matrix, offset, starts, stops):
+def _coordinates(matrix, offset, starts, stops, region_starts):
     """Input coordinates of the output voxels ``starts <= o < stops``, as
-    the core computes them (same operations, same order)."""
+    the core computes them (same operations, same order), then shifted to
+    a region starting at `region_starts` (exact: see the module's notes)."""
     ndim = len(starts)
+    shape = tuple(b - a for a, b in zip(starts, stops))
     axes = [np.arange(a, b, dtype=np.float64) for a, b in zip(starts, stops)]
-    out = []
+    coords = np.empty((ndim,) + shape)
     for d in range(ndim):
-        c = None
-        for k in range(ndim):
-            shape = [1] * ndim
-            shape[k] = -1
-            term = (axes[k] * matrix[d, k]).reshape(shape)
-            c = (offset[d] + term) if c is None else c + term
-        out.append(np.broadcast_to(c, [b - a for a, b in zip(starts, stops)]))
-    return np.stack(out)
+        partial = offset[d] + axes[0] * matrix[d, 0]  # the sum over all but the last axis
+        for k in range(1, ndim - 1):
+            partial = partial[..., None] + axes[k] * matrix[d, k]
+        np.add(partial[..., None], axes[-1] * matrix[d, ndim - 1], out=coords[d])
+        coords[d] -= region_starts[d]
+    return coords
 
 
 def _input_region(matrix, offset, starts, stops, in_shape, mode):
@@ -102,29 +102,56 @@ def _input_region(matrix, offset, starts, stops, in_shape, mode):
     return tuple(region)
 
 
+# Output voxels sampled per map_coordinates call: bounds the coordinate
+# arrays (24 bytes per voxel) to 6 MiB per chunk being computed.
+_SLAB_VOXELS = 1 << 18
+
+
 def _overlapping_chunks(bounds, region):
-    """Per axis, the indices of the input chunks that a region overlaps."""
-    return [range(int(np.searchsorted(b, r.start, side="right")) - 1,
-                  int(np.searchsorted(b, r.stop, side="left")))
-            for b, r in zip(bounds, region)]
+    """Per axis, the indices of the input chunks that a region overlaps and,
+    for each, the part of it inside the region (chunk-local slices)."""
+    out = []
+    for b, r in zip(bounds, region):
+        first = int(np.searchsorted(b, r.start, side="right")) - 1
+        last = int(np.searchsorted(b, r.stop, side="left"))
+        out.append([(i, slice(max(r.start, int(b[i])) - int(b[i]),
+                              min(r.stop, int(b[i + 1])) - int(b[i])))
+                    for i in range(first, last)])
+    return out
 
 
-def _nested(name, ranges, prefix=()):
-    """The keys of the chunks ``ranges`` selects, as nested lists (np.block's layout)."""
-    if len(prefix) == len(ranges):
+def _nested(name, per_axis, prefix=()):
+    """The keys of the chunks a region reads, as nested lists (np.block's
+    layout); `per_axis` as :func:`_overlapping_chunks` gives it."""
+    if len(prefix) == len(per_axis):
         return (name,) + prefix
-    return [_nested(name, ranges, prefix + (i,)) for i in ranges[len(prefix)]]
+    return [_nested(name, per_axis, prefix + (i,)) for i, _ in per_axis[len(prefix)]]
 
 
-def _sample_block(chunks, cut, matrix, offset, starts, stops, region_starts, order, mode,
-                  cval, threads):
-    """One output chunk: its input region assembled from `chunks` (cut by
-    `cut`), sampled at the chunk's coordinates shifted to the region."""
-    region = np.block(chunks)[cut]
-    coords = _coordinates(matrix, offset, starts, stops)
-    coords -= np.asarray(region_starts, dtype=np.float64).reshape((-1,) + (1,) * len(starts))
-    return ndimage.map_coordinates(region, coords, order=order, mode=mode, cval=cval,
-                                   threads=threads)
+def _cut(nested, cuts, prefix=()):
+    """`nested` chunks (as :func:`_nested` lays them out) each cut to the
+    region: ``cuts[d][n]`` is the part of the n-th chunk along axis d."""
+    if isinstance(nested, list):
+        return [_cut(item, cuts, prefix + (n,)) for n, item in enumerate(nested)]
+    return nested[tuple(cuts[d][n] for d, n in enumerate(prefix))]
+
+
+def _sample_block(chunks, cuts, matrix, offset, starts, stops, region_starts, order, mode, cval,
+                  threads):
+    """One output chunk: its input region assembled from the `pieces` of
+    the input `chunks` (cut by `cuts`), sampled at the chunk's coordinates shifted to the
+    region, a slab of output rows at a time."""
+    region = np.block(_cut(chunks, cuts))
+    shape = tuple(b - a for a, b in zip(starts, stops))
+    out = np.empty(shape, dtype=region.dtype)
+    rows = max(1, _SLAB_VOXELS // max(1, int(np.prod(shape[1:]))))
+    for row in range(0, shape[0], rows):
+        last = min(row + rows, shape[0])
+        coords = _coordinates(matrix, offset, (starts[0] + row,) + starts[1:],
+                              (starts[0] + last,) + stops[1:], region_starts)
+        ndimage.map_coordinates(region, coords, out[row:last], order=order, mode=mode,
+                                cval=cval, threads=threads)
+    return out
 
 
 def _check_order(order):
@@ -219,12 +246,12 @@ def affine_transform(image, matrix, offset=0.0, output_shape=None, output_chunks
         starts = tuple(int(out_bounds[d][i]) for d, i in enumerate(index))
         stops = tuple(int(out_bounds[d][i + 1]) for d, i in enumerate(index))
         region = _input_region(matrix, offset, starts, stops, image.shape, mode)
-        ranges = _overlapping_chunks(in_bounds, region)
-        cut = tuple(slice(r.start - int(b[rng[0]]), r.stop - int(b[rng[0]]))
-                    for r, b, rng in zip(region, in_bounds, ranges))
-        graph[(name,) + index] = (_sample_block, _nested(image.name, ranges), cut, matrix,
-                                  offset, starts, stops, tuple(r.start for r in region),
-                                  order, mode, float(cval), threads)
+        per_axis = _overlapping_chunks(in_bounds, region)
+        cuts = [[cut for _, cut in axis] for axis in per_axis]
+        graph[(name,) + index] = (_sample_block, _nested(image.name, per_axis), cuts, matrix,
+                                  offset, starts, stops,
+                                  tuple(r.start for r in region), order, mode, float(cval),
+                                  threads)
     layers = HighLevelGraph.from_collections(name, graph, dependencies=[image])
     return da.Array(layers, name, chunks, dtype=image.dtype)
 
