@@ -4,11 +4,11 @@ chunk: ``medfast.dask.affine_transform`` against
 ``dask_image.ndinterp.affine_transform``.
 
 Run from the repository root: ``python benchmarks/bench_dask.py`` (options:
-``--shape 512 512 512``, ``--chunks 128``, ``--limit-mib 256``, ``--threads
+``--shape 640 640 512``, ``--chunks 64``, ``--limit-mib 512``, ``--threads
 2``, ``--order 1``, ``--runs 3``, ``--json FILE``; ``pip install
 "medfast[dask]" dask-image`` first).
 
-The input is a raw float32 file (a smooth phantom; 512 MiB at the default
+The input is a raw float32 file (a smooth phantom; 800 MiB at the default
 shape) that no process ever holds whole: dask reads it chunk by chunk
 (each read maps the file, copies the block and unmaps it, so file pages do
 not count in the process's memory), and the result is stored chunk by
@@ -139,9 +139,9 @@ def _check_corner(order):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shape", type=int, nargs=3, default=[512, 512, 512])
-    parser.add_argument("--chunks", type=int, default=128)
-    parser.add_argument("--limit-mib", type=float, default=256)
+    parser.add_argument("--shape", type=int, nargs=3, default=[640, 640, 512])
+    parser.add_argument("--chunks", type=int, default=64)
+    parser.add_argument("--limit-mib", type=float, default=512)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--order", type=int, default=1)
     parser.add_argument("--runs", type=int, default=3)

@@ -141,7 +141,11 @@ def _sample_block(chunks, cuts, matrix, offset, starts, stops, region_starts, or
     """One output chunk: its input region assembled from the `pieces` of
     the input `chunks` (cut by `cuts`), sampled at the chunk's coordinates shifted to the
     region, a slab of output rows at a time."""
-    region = np.block(_cut(chunks, cuts))
+    region = _cut(chunks, cuts)
+    while isinstance(region, list) and len(region) == 1:  # one chunk: read in place
+        region = region[0]
+    if isinstance(region, list):
+        region = np.block(region)
     shape = tuple(b - a for a, b in zip(starts, stops))
     out = np.empty(shape, dtype=region.dtype)
     rows = max(1, _SLAB_VOXELS // max(1, int(np.prod(shape[1:]))))
