@@ -162,36 +162,33 @@ def _task_counts(result):
             (len(result.failed), "series not converted")]
 
 
-def _summary(report, missing, out):
+def _summary(report, out):
     """One line for one input (as before batches); a table for several."""
-    if len(report) == 1 and not missing:
+    if len(report) == 1:
         result = report[0]
         parts = [f"{n} {label}" for n, label in _task_counts(result) if n]
         if parts and result.status != "failed":
             out.note(f"{len(result.volumes)} volume(s) written; " + "; ".join(parts))
         return
+    if out.quiet and report.ok:
+        return
     counts = report.counts
-    counts["failed"] += len(missing)
-    table = [f"{len(report) + len(missing)} input(s): " + ", ".join(
-        f"{counts[s]} {s}" for s in ("done", "skipped", "partial", "failed"))
-        + f" ({report.seconds:.1f} s, {report.where})"]
+    table = [f"{len(report)} input(s): " + ", ".join(f"{counts[s]} {s}" for s in counts)
+             + f" ({report.seconds:.1f} s, {report.where})"]
     for result in report:
         if result.status in ("partial", "failed") or out.verbose:
             detail = result.reason or f"{len(result.volumes)} volume(s) written"
             if detail.startswith(result.src + ": "):
                 detail = detail[len(result.src) + 2:]
             table.append(f"  {result.status:<8} {result.src}: {detail}")
-    table += [f"  {'failed':<8} {path}: no such file or folder" for path in missing]
-    if out.quiet and report.ok and not missing:
-        return
-    print(f"medfast convert: " + "\n".join(table), file=sys.stderr)
+    print("medfast convert: " + "\n".join(table), file=sys.stderr)
 
 
 def convert_command(args, out):
     """``medfast convert SRC... -o DST``: one input in this process with a
     progress bar over its files and volumes, several in worker processes
     (or on Dask) with a bar over the inputs; a summary, ``--report``."""
-    from .batch import expand_sources, make_tasks, run_batch, default_workers
+    from .batch import TaskResult, default_workers, expand_sources, make_tasks, run_batch
     from .dicom.convert import check_pattern
 
     try:
@@ -255,10 +252,12 @@ def convert_command(args, out):
 
         report = run_batch(tasks, workers=workers, client=client, on_result=on_result,
                            progress=progress)
-    _summary(report, missing, out)
+    report.extend(TaskResult(path, args.dst, "failed", "no such file or folder")
+                  for path in missing)
+    _summary(report, out)
     if args.report:
         report.write_json(args.report)
-    return EXIT_OK if report.ok and not missing else EXIT_FAILED
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 # --------------------------------------------------------------------------

@@ -103,8 +103,8 @@ def _input_region(matrix, offset, starts, stops, in_shape, mode):
 
 
 # Output voxels sampled per map_coordinates call: bounds the coordinate
-# arrays (24 bytes per voxel) to 6 MiB per chunk being computed.
-_SLAB_VOXELS = 1 << 18
+# arrays (24 bytes per voxel) to 1.5 MiB per chunk being computed.
+_SLAB_VOXELS = 1 << 16
 
 
 def _overlapping_chunks(bounds, region):

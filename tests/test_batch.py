@@ -200,3 +200,17 @@ def test_dask_cluster_gives_the_local_bytes_and_report(cluster, local_run, studi
     again = json.loads((tmp_path / "report.json").read_text())
     assert again["where"] == cluster.scheduler.address
     assert again["counts"] == {"done": 0, "skipped": 4, "partial": 0, "failed": 1}
+
+
+def test_a_missing_input_is_reported_and_the_others_run(tmp_path, studies, capsys):
+    from medfast import cli
+
+    missing = str(tmp_path / "sub99")
+    status = cli.main(["convert", studies[0], missing, "-o", str(tmp_path / "out"),
+                       "--workers", "1", "--report", str(tmp_path / "r.json")])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert f"medfast convert: error: {missing}: no such file or folder" in err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [(t["src"], t["status"]) for t in report["tasks"]] == [
+        (studies[0], "done"), (missing, "failed")]
