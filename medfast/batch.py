@@ -26,8 +26,8 @@ __all__ = ["Task", "TaskResult", "BatchReport", "STATUSES", "expand_sources", "m
 #: listed), ``failed`` (nothing converted: the reason says why).
 STATUSES = ("done", "skipped", "partial", "failed")
 
-# A task in flight when a worker process dies is run again in a new pool;
-# the second time its pool breaks, it is reported as failed.
+# The tasks unfinished when a worker process dies run again in a new pool;
+# a task unfinished at its second break is reported as failed.
 _POOL_BREAKS_ALLOWED = 1
 
 
@@ -94,9 +94,9 @@ def run_task(task, progress=None):
     from ._threads import set_num_threads
 
     start = time.perf_counter()
-    if task.threads is not None:
-        set_num_threads(task.threads)
     try:
+        if task.threads is not None:
+            set_num_threads(task.threads)
         result = convert(task.src, task.dst, pattern=task.pattern, compress=task.compress,
                          sidecar=task.sidecar, anonymize=task.anonymize,
                          existing=task.existing, progress=progress)
@@ -347,8 +347,8 @@ def run_batch(tasks, workers=None, client=None, on_result=None, progress=None):
     -----
     A task's exception is its own result (``'failed'``).  A worker process
     that dies (killed, out of memory, a crash in native code) breaks the
-    local pool: the tasks it held run again in a new pool, and a task in
-    flight at a second break is reported as failed.  On Dask, the
+    local pool: the tasks not finished then run again in a new pool, and a
+    task unfinished at a second break is reported as failed.  On Dask, the
     scheduler retries tasks whose worker died, then reports them failed.
     """
     tasks = list(tasks)

@@ -218,7 +218,7 @@ def affine_transform(image, matrix, offset=0.0, output_shape=None, output_chunks
     --------
     >>> import dask.array as da, numpy as np               # doctest: +SKIP
     >>> vol = da.from_zarr("big.zarr")                      # doctest: +SKIP
-    >>> out = affine_transform(vol, np.diag([0.5, 0.5, 0.5]), output_chunks=(128,) * 3)
+    >>> out = affine_transform(vol, np.diag([0.5, 0.5, 0.5]), output_chunks=(128,) * 3)  # doctest: +SKIP
     >>> out.to_zarr("half_voxels.zarr")                     # doctest: +SKIP
     """
     da = _dask_array()

@@ -214,3 +214,39 @@ def test_a_missing_input_is_reported_and_the_others_run(tmp_path, studies, capsy
     report = json.loads((tmp_path / "r.json").read_text())
     assert [(t["src"], t["status"]) for t in report["tasks"]] == [
         (studies[0], "done"), (missing, "failed")]
+
+
+def _children(pid):
+    """Process ids whose parent is `pid` (Linux /proc)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if parent == pid:
+                out.append(int(entry))
+    return out
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
+def test_a_worker_killed_mid_batch_does_not_stop_it(tmp_path, studies):
+    """SIGKILL of a worker process breaks the pool; the tasks it held run
+    again in a new one and every input is converted."""
+    sources = _studies(tmp_path / "in", 6)
+    killed = []
+
+    def kill_a_worker(result):
+        if killed:
+            return
+        workers = [w for server in _children(os.getpid()) for w in _children(server)]
+        if workers:
+            os.kill(workers[0], signal.SIGKILL)
+            killed.append(workers[0])
+
+    report = batch.run_batch(batch.make_tasks(sources, str(tmp_path / "out")), workers=2,
+                             on_result=kill_a_worker)
+    assert killed
+    assert [r.status for r in report] == ["done"] * 6, [r.reason for r in report]
