@@ -5,7 +5,8 @@ chunk: ``medfast.dask.affine_transform`` against
 
 Run from the repository root: ``python benchmarks/bench_dask.py`` (options:
 ``--shape 640 640 512``, ``--chunks 64``, ``--limit-mib 512``, ``--threads
-2``, ``--order 1``, ``--runs 3``, ``--json FILE``; ``pip install
+2``, ``--order 1``, ``--runs 3``, ``--json FILE``; ``--in-memory 256 256
+180`` measures the computation alone, on a volume in memory; ``pip install
 "medfast[dask]" dask-image`` first).
 
 The input is a raw float32 file (a smooth phantom; 800 MiB at the default
@@ -126,6 +127,40 @@ def _run(tool, src, dst, args):
     return json.loads(done.stdout.splitlines()[-1])
 
 
+def in_memory(shape, chunks, threads, order, runs):
+    """Compute only: a numpy volume as a dask array, the result computed
+    into memory; best and median of interleaved runs in this process, and
+    the in-memory medfast call for reference."""
+    import dask
+    import dask.array as da
+    from dask_image.ndinterp import affine_transform as dask_image_affine
+    import medfast.dask as mdask
+    from medfast import ndimage
+
+    volume = np.random.default_rng(0).random(shape, dtype=np.float32)
+    matrix, offset = _transform(shape)
+    lazy = da.from_array(volume, chunks=chunks)
+    calls = {
+        "medfast.dask": lambda: mdask.affine_transform(
+            lazy, matrix, offset, shape, output_chunks=chunks, order=order).compute(),
+        "dask_image": lambda: dask_image_affine(
+            lazy, matrix, offset, shape, order=order, output_chunks=chunks).compute(),
+        "medfast.ndimage in memory": lambda: ndimage.affine_transform(
+            volume, matrix, offset, order=order, threads=threads)}
+    times = {name: [] for name in calls}
+    with dask.config.set(scheduler="threads", num_workers=threads):
+        for _ in range(runs):
+            for name, call in calls.items():
+                start = time.perf_counter()
+                call()
+                times[name].append(time.perf_counter() - start)
+    print(f"\ncompute only: {'x'.join(map(str, shape))} float32 in memory, chunks {chunks}^3\n"
+          "\n| | best | median |\n|---|---|---|")
+    for name, measured in times.items():
+        print(f"| {name} | {min(measured) * 1e3:.0f} ms | "
+              f"{statistics.median(measured) * 1e3:.0f} ms |")
+
+
 def _max_difference(a, b, shape):
     x, y = RawVolume(a, shape), RawVolume(b, shape)
     return max(float(np.abs(x[i:i + 32] - y[i:i + 32]).max()) for i in range(0, shape[0], 32))
@@ -155,12 +190,17 @@ def main():
     parser.add_argument("--order", type=int, default=1)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--in-memory", type=int, nargs=3, metavar="N",
+                        help="instead: compute only, on a volume of this shape in memory")
     parser.add_argument("--child", nargs=3, metavar=("TOOL", "SRC", "DST"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     shape = tuple(args.shape)
     if args.child:
         child(*args.child, shape, args.chunks, args.threads, args.order)
+        return 0
+    if args.in_memory:
+        in_memory(tuple(args.in_memory), args.chunks, args.threads, args.order, args.runs)
         return 0
     size_mib = np.prod(shape) * 4 / 2**20
     print(f"{cpu_model()}, {os.cpu_count()} cores; volume {'x'.join(map(str, shape))} "
