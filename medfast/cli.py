@@ -64,6 +64,14 @@ class _Output:
 # --------------------------------------------------------------------------
 # info
 # --------------------------------------------------------------------------
+def _follow(bar):
+    """A progress callback ``(stage, done, total)`` that moves `bar`."""
+    def progress(stage, done, total):
+        bar.total = total
+        bar.update(done - bar.n)
+    return progress
+
+
 def _print_image_info(info, out):
     shape = "x".join(str(n) for n in info["shape"])
     spacing = "x".join(f"{v:g}" for v in info["spacing"])
@@ -104,7 +112,8 @@ def info_command(args, out):
     described, status = [], EXIT_OK
     for path in args.paths:
         try:
-            described.append(describe(path))
+            with out.bar(None, f"scanning {path}") as bar:
+                described.append(describe(path, progress=_follow(bar)))
         except (OSError, ValueError) as exc:
             text = _one_line(exc)
             out.problem("error", text if text.startswith(path) else f"{path}: {text}")

@@ -47,10 +47,10 @@ def _image_file(path):
     return info
 
 
-def _dicom(path):
+def _dicom(path, progress):
     from .dicom import scan_dicom
 
-    found = scan_dicom(path)
+    found = scan_dicom(path, progress=progress)
     series = []
     for s in found:
         series.append({"name": s.name, "series_number": s.series_number,
@@ -64,7 +64,7 @@ def _dicom(path):
                         for s in found.skipped]}
 
 
-def describe(path):
+def describe(path, progress=None):
     """Describe an image file or a DICOM folder from its headers.
 
     Parameters
@@ -72,6 +72,9 @@ def describe(path):
     path : str or os.PathLike
         A NIfTI (``.nii``, ``.nii.gz``) or MGH (``.mgh``, ``.mgz``) file, or
         a DICOM file or folder.
+    progress : callable, optional
+        For DICOM: called as ``progress('scan', files_read, files_found)``
+        after each file.
 
     Returns
     -------
@@ -93,7 +96,7 @@ def describe(path):
     """
     path = existing_path(path)
     if os.path.isdir(path) or is_dicom_file(path):
-        return _dicom(path)
+        return _dicom(path, progress)
     try:
         return _image_file(path)
     except Exception as exc:  # nibabel's many exception types, as one line naming the file

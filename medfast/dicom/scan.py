@@ -366,7 +366,7 @@ def summary(volume):
         is_4d=len(volume.shape) == 4, problems=tuple(volume.problems))
 
 
-def scan_dicom(path, *, threads=None):
+def scan_dicom(path, *, threads=None, progress=None):
     """Find the DICOM series under a folder, reading headers only.
 
     Parameters
@@ -378,6 +378,9 @@ def scan_dicom(path, *, threads=None):
         listed in ``.skipped`` with the reason.
     threads : int, optional
         Threads reading headers (default: medfast's thread count).
+    progress : callable, optional
+        Called as ``progress('scan', files_read, files_found)`` after each
+        file (a progress bar's hook).
 
     Returns
     -------
@@ -390,5 +393,5 @@ def scan_dicom(path, *, threads=None):
     >>> for info in medfast.scan_dicom("exam/"):  # doctest: +SKIP
     ...     print(info)
     """
-    found, skipped = volumes(os.fspath(path), threads)
+    found, skipped = volumes(os.fspath(path), threads, progress)
     return ScanResult([summary(v) for v in found], skipped)
