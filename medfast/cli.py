@@ -292,10 +292,17 @@ def _grid_affine(values):
     return matrix
 
 
+def _check_inputs(*paths):
+    for path in paths:
+        if path is not None and not os.path.exists(path):
+            raise UsageError(f"{path}: no such file or folder")
+
+
 def resample_command(args, out):
     """``medfast resample IN OUT``: medfast.resample onto the grid chosen."""
     import medfast
 
+    _check_inputs(args.input, args.like)
     order = {"cubic": 3}.get(args.order, args.order)
     grid = {}
     if args.spacing is not None:
@@ -332,6 +339,7 @@ def reorient_command(args, out):
         check_axcodes(args.to)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"--to {args.to}: {_one_line(exc)}") from None
+    _check_inputs(args.input)
     img = medfast.load(args.input)
     result = medfast.reorient(img, args.to)
     medfast.save(result, args.output)

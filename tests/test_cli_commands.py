@@ -105,6 +105,7 @@ def test_reorient_equals_nibabel(nifti, tmp_path):
     (["resample", "IN", "OUT"], 2, "choose the output grid"),
     (["resample", "IN", "OUT", "--spacing", "1", "2"], 2, "--spacing takes 1 or 3 values"),
     (["reorient", "IN", "OUT", "--to", "RAX"], 2, "--to RAX: "),
+    (["resample", "IN", "OUT", "--like", "nowhere.nii"], 2, "nowhere.nii: no such file"),
     (["resample", "IN", "OUT", "--spacing", "-1"], 1, "spacing must be finite and positive"),
 ])
 def test_errors_are_one_line(nifti, tmp_path, capsys, arguments, status, message):
