@@ -143,16 +143,68 @@ def invert_transform(transform):
 # --------------------------------------------------------------------------
 # Grids
 # --------------------------------------------------------------------------
-def _spacing_grid(img, spacing):
+def _spacing_grid(spatial_shape, in_affine, spacing):
     """Shape, affine and exact voxel matrix of the grid with voxel size
-    `spacing` covering `img`'s field of view (centre kept, axes kept)."""
-    old_shape = np.array(img.spatial_shape, dtype=np.float64)
-    zoom = spacing / img.spacing  # input voxels per output voxel, per axis
+    `spacing` covering the input's field of view (centre kept, axes kept)."""
+    old_shape = np.array(spatial_shape, dtype=np.float64)
+    old_spacing = np.linalg.norm(in_affine[:3, :3], axis=0)  # as Image.spacing
+    zoom = spacing / old_spacing  # input voxels per output voxel, per axis
     new_shape = np.maximum(1, np.floor(old_shape / zoom + 0.5)).astype(np.int64)
     voxel = np.eye(4)
     voxel[:3, :3] = np.diag(zoom)
     voxel[:3, 3] = (old_shape - 1) / 2 - zoom * (new_shape - 1) / 2
-    return tuple(int(n) for n in new_shape), img.affine @ voxel, voxel
+    return tuple(int(n) for n in new_shape), in_affine @ voxel, voxel
+
+
+def output_grid(spatial_shape, in_affine, *, shape=None, affine=None, spacing=None,
+                transform=None):
+    """The output grid of :func:`resample` and its voxel matrix.
+
+    Parameters
+    ----------
+    spatial_shape : tuple of 3 int
+        The input's spatial shape.
+    in_affine : ndarray (4, 4)
+        The input's voxel -> RAS+ affine (checked).
+    shape, affine, spacing, transform : optional
+        As for :func:`resample` (a reference's grid is ``shape=like.spatial_shape,
+        affine=like.affine``).
+
+    Returns
+    -------
+    out_shape : tuple of 3 int
+    out_affine : ndarray (4, 4)
+    voxel : ndarray (4, 4)
+        Output voxel index -> input voxel index (``inv(in_affine) @ W @
+        out_affine`` in nibabel's arithmetic, or exact for ``spacing=``),
+        with sub-``1e-9`` off-diagonal noise of an axis-aligned grid zeroed.
+
+    Raises
+    ------
+    ValueError
+        Bad or conflicting grid arguments, non-finite voxel matrix.
+    """
+    voxel = None  # exact voxel matrix when the grid is built from the input's
+    if spacing is not None:
+        if shape is not None or affine is not None:
+            raise ValueError("spacing= chooses the shape and affine itself; do not combine "
+                             "it with shape= or affine=")
+        out_shape, out_affine, voxel = _spacing_grid(spatial_shape, in_affine,
+                                                     _check_spacing(spacing))
+    else:
+        out_shape = spatial_shape if shape is None else _check_grid_shape(shape)
+        out_affine = in_affine if affine is None else check_affine(affine, "affine")
+    if transform is not None:
+        transform = check_affine(transform, "transform")
+        voxel = None
+    if voxel is None:
+        # nibabel.processing.resample_from_to's arithmetic, operation for
+        # operation (inv(A_in).dot(A_out)), so the answers are identical.
+        target = out_affine if transform is None else transform.dot(out_affine)
+        voxel = np.linalg.inv(in_affine).dot(target)
+    if not np.isfinite(voxel).all():
+        raise ValueError(f"the voxel matrix is not finite (affines too large?):\n{voxel}")
+    return tuple(int(n) for n in out_shape), out_affine, _snap_axis_aligned(voxel)
 
 
 def _snap_axis_aligned(voxel):
@@ -442,9 +494,6 @@ def resample(img, *, like=None, spacing=None, shape=None, affine=None,
     if like is not None and (spacing is not None or shape is not None or affine is not None):
         raise ValueError("like= gives the whole output grid; do not combine it with "
                          "spacing=, shape= or affine=")
-    if spacing is not None and (shape is not None or affine is not None):
-        raise ValueError("spacing= chooses the shape and affine itself; do not combine "
-                         "it with shape= or affine=")
     if antialias and order in (0, "label"):
         raise ValueError("antialias=True smooths intensities and needs an interpolating "
                          "order ('linear', 'cubic', 1-5); smoothing labels would invent "
@@ -454,36 +503,21 @@ def resample(img, *, like=None, spacing=None, shape=None, affine=None,
         raise TypeError(f"img: complex data ({img.dtype}) is not supported; resample "
                         "the real and imaginary parts separately")
 
-    voxel = None  # exact voxel matrix when the grid is built from img's
     if like is not None:
         like = _check_image(like, "like")
         if like.ndim > img.ndim:
             raise ValueError(f"like: a {like.ndim}-D reference for a {img.ndim}-D image; "
                              "pass a 3-D reference (only its spatial grid is used)")
-        out_shape, out_affine = like.spatial_shape, like.affine
-    elif spacing is not None:
-        out_shape, out_affine, voxel = _spacing_grid(img, _check_spacing(spacing))
-    else:
-        out_shape = img.spatial_shape if shape is None else _check_grid_shape(shape)
-        out_affine = img.affine if affine is None else check_affine(affine, "affine")
-    if transform is not None:
-        transform = check_affine(transform, "transform")
-        voxel = None
-    if voxel is None:
-        # nibabel.processing.resample_from_to's arithmetic, operation for
-        # operation (inv(A_in).dot(A_out)), so the answers are identical.
-        target = out_affine if transform is None else transform.dot(out_affine)
-        voxel = np.linalg.inv(img.affine).dot(target)
-    if not np.isfinite(voxel).all():
-        raise ValueError(f"the voxel matrix is not finite (affines too large?):\n{voxel}")
-    out_shape = tuple(int(n) for n in out_shape)
+        shape, affine = like.spatial_shape, like.affine
+    out_shape, out_affine, voxel = output_grid(img.spatial_shape, img.affine, shape=shape,
+                                               affine=affine, spacing=spacing,
+                                               transform=transform)
 
     if out_dtype == img.dtype and order != "label" and not antialias:
         view = _as_view(img.array, voxel, out_shape)
         if view is not None:
             return img.replace(array=view, affine=out_affine)
 
-    voxel = _snap_axis_aligned(voxel)
     linear, offset = voxel[:3, :3], voxel[:3, 3]
     source = _antialias(img.array, linear) if antialias else img.array
     out, frames_of = _allocate(out_shape, img.shape[3] if img.is_4d else None, out_dtype)

@@ -570,7 +570,7 @@ def _readable(volume, suv=None):
 
 
 def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=True,
-            existing="skip", annotations=False, suv=None):
+            existing="skip", annotations=False, suv=None, progress=None):
     """Convert every DICOM volume under a folder to NIfTI, as dcm2niix does.
 
     Parameters
@@ -613,6 +613,15 @@ def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=Tr
         map NIfTI on the volume's grid (4-D, one channel per label, when
         labels overlap) and a JSON naming the labels (``Labels``: number ->
         name).  One whose series is not found is listed in ``.skipped``.
+    suv : {None, 'bw'}, optional
+        ``'bw'``: PET volumes in body-weight SUV, as :func:`medfast.load_dicom`
+        gives them, with ``Units`` and the factor in the sidecar; other
+        modalities are written as they are.
+    progress : callable, optional
+        Called as ``progress('scan', files_read, files_found)`` after each
+        file's header and ``progress('convert', volumes_done,
+        volumes_found)`` after each volume (written, kept or failed): what
+        a progress bar needs.  The library prints nothing itself.
 
     Returns
     -------
@@ -686,7 +695,7 @@ def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=Tr
                          f"got {existing!r}")
     src = os.fspath(src)
     dst = os.fspath(dst)
-    found, skipped = volumes(src)
+    found, skipped = volumes(src, progress=progress)
     if not found:
         raise _no_volume_error(src, skipped)
     notes_of = {}
@@ -764,6 +773,8 @@ def convert(src, dst, pattern="%p_%s", compress=True, sidecar=True, anonymize=Tr
             if not isinstance(exc, (ValueError, OSError)):
                 reason = f"{type(exc).__name__}: {reason}"
             failed.append(Failure(name, reason))
+        if progress is not None:
+            progress("convert", len(outputs) + len(kept) + len(failed), len(found))
     if not outputs and not kept:
         _remove_empty(created)
         raise ValueError(f"{src}: no volume could be converted ("

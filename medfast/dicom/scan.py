@@ -233,7 +233,7 @@ def _read_ahead(files, threads):
             yield from zip(chunk, future.result())
 
 
-def read_folder(path, threads=None):
+def read_folder(path, threads=None, progress=None):
     """Slices of every DICOM file under `path`, and the files skipped.
 
     Headers are parsed in this thread as `threads` threads read the files
@@ -245,6 +245,9 @@ def read_folder(path, threads=None):
     path : str
     threads : int, optional
         Threads reading files ahead (default: medfast's thread count).
+    progress : callable, optional
+        Called as ``progress('scan', files_read, files_found)`` after each
+        file (a command line's progress bar).
 
     Returns
     -------
@@ -256,9 +259,14 @@ def read_folder(path, threads=None):
     files, skipped = list_files(path)
     threads = resolve_threads(threads)
     if threads > 1 and len(files) > _CHUNK:
-        results = [_read_one(p, head) for p, head in _read_ahead(files, threads)]
+        pairs = _read_ahead(files, threads)
     else:
-        results = [_read_one(p) for p in files]
+        pairs = ((p, None) for p in files)
+    results = []
+    for p, head in pairs:
+        results.append(_read_one(p, head))
+        if progress is not None:
+            progress("scan", len(results), len(files))
     slices = []
     for file, (found, reason, annotation) in zip(files, results):
         if reason is not None:
@@ -319,10 +327,11 @@ def _distinct_tails(uids):
     return {uid: uid for uid in uids}
 
 
-def volumes(path, threads=None):
+def volumes(path, threads=None, progress=None):
     """Every volume under `path`, sorted by series number, and the files
-    not used (skipped, or left out of a volume)."""
-    slices, skipped = read_folder(path, threads)
+    not used (skipped, or left out of a volume); `progress` as for
+    :func:`read_folder`."""
+    slices, skipped = read_folder(path, threads, progress)
     found = sorted(assemble(slices), key=_sort_key)
     uids = {}
     for v in found:
@@ -369,7 +378,7 @@ def summary(volume):
         is_4d=len(volume.shape) == 4, problems=tuple(volume.problems))
 
 
-def scan_dicom(path, *, threads=None):
+def scan_dicom(path, *, threads=None, progress=None):
     """Find the DICOM series under a folder, reading headers only.
 
     Parameters
@@ -382,6 +391,9 @@ def scan_dicom(path, *, threads=None):
         listed in ``.annotations``.
     threads : int, optional
         Threads reading headers (default: medfast's thread count).
+    progress : callable, optional
+        Called as ``progress('scan', files_read, files_found)`` after each
+        file (a progress bar's hook).
 
     Returns
     -------
@@ -396,6 +408,6 @@ def scan_dicom(path, *, threads=None):
     >>> for info in medfast.scan_dicom("exam/"):  # doctest: +SKIP
     ...     print(info)
     """
-    found, skipped = volumes(os.fspath(path), threads)
+    found, skipped = volumes(os.fspath(path), threads, progress)
     annotations, skipped = find_annotations(skipped, found, volume_name)
     return ScanResult([summary(v) for v in found], skipped, annotations)
