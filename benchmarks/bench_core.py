@@ -655,7 +655,7 @@ def separable(args, data):
             Entry(f"sep_def_{order}", f"medfast default (separable), {thr} thr, prealloc",
                   fns["sep"], args.n, order, thr, "prealloc", nvox, "separable", sk_key,
                   check=equal_to(ref, f"separable medfast order {order} preallocated", out_sep)),
-            Entry(f"sep_gen_{order}", f"medfast general driver forced (_run_affine), prealloc",
+            Entry(f"sep_gen_{order}", "medfast general driver forced (_run_affine), prealloc",
                   fns["gen"], args.n, order, thr, "prealloc", nvox, "separable", sk_key,
                   check=equal_to(ref, f"separable general-forced order {order}", out_gen)),
             Entry(f"sep_near_{order}", "medfast near-diagonal ([0,2]+=1e-9), prealloc",
@@ -749,8 +749,9 @@ def threads_scaling(args, data):
     entries = []
     for t in counts:
         out = np.empty(SHAPE, dtype=np.float32)
-        fn = (lambda t=t, out=out: mfn.affine_transform(data, M, off, output=out, order=1,
-                                                        threads=t))
+        def fn(t=t, out=out):
+            return mfn.affine_transform(data, M, off, output=out, order=1, threads=t)
+
         fn()
         entries.append(Entry(f"thr_{t}", f"medfast cython, {t} thr, preallocated", fn,
                              args.n, 1, t, "prealloc", nvox, "threads", "h_scipy_1",
@@ -813,13 +814,13 @@ def targets(args):
     for (order, output), r in sorted(EXTRA.get("int16_ratio", {}).items()):
         add(f"int16 >= float32 speed (order {order}, output={output})",
             f"{r:.2f}x float32 speed", r >= 1.0)
-    for label, peak, nbytes, r in EXTRA.get("memory", []):
+    for label, _peak, _nbytes, r in EXTRA.get("memory", []):
         add(f"peak memory <= output + 5% ({label})", f"{r:.4f}x output", r <= 1.05)
     for case, tool, thr, best, med in EXTRA.get("small", []):
         if tool.startswith("medfast"):
             add(f"small call < 5 ms ({case}, medfast {thr} thr, median of calls)",
                 f"{med * 1e3:.2f} ms (best {best * 1e3:.2f} ms)", med < 5e-3)
-    for order, (r_gen, r_near, same) in sorted(EXTRA.get("separable", {}).items()):
+    for order, (r_gen, r_near, _same) in sorted(EXTRA.get("separable", {}).items()):
         add(f"separable >= 2x general (order {order}, vs forced general driver)",
             f"{r_gen:.2f}x", r_gen >= 2)
         add(f"separable >= 2x general (order {order}, vs near-diagonal matrix)",

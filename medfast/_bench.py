@@ -78,12 +78,12 @@ def bench(quick=False, threads=None, shape=(256, 256, 180)):
     runs = 3 if quick else 10
     for order, name in ((1, "1 (linear)"), (0, "0 (nearest)")):
         ndimage.affine_transform(volume, matrix, offset, order=order, threads=threads)
-        t_mf, ours = _best_time(lambda: ndimage.affine_transform(
+        t_mf, ours = _best_time(lambda order=order: ndimage.affine_transform(
             volume, matrix, offset, order=order, threads=threads), runs)
         if scipy_ndimage is None:
             print(f"{name:<22}{'(not installed)':>15}{t_mf * 1e3:>9.1f} ms")
             continue
-        t_sp, ref = _best_time(lambda: scipy_ndimage.affine_transform(
+        t_sp, ref = _best_time(lambda order=order: scipy_ndimage.affine_transform(
             volume, matrix, offset, order=order), 1 if quick else 3)
         same = np.array_equal(ours.view(np.uint32), ref.view(np.uint32))
         status |= not same

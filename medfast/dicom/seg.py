@@ -98,7 +98,7 @@ def _frames(ds, path, n_frames):
     labelmap = str(ds.get("SegmentationType", "")).upper() == "LABELMAP"
     frames = []
     for f in range(n_frames):
-        def value(name, keyword):
+        def value(name, keyword, f=f):
             return _functional(per_frame, shared, f, name, keyword, path)
         segment = None if labelmap else int(value("SegmentIdentificationSequence",
                                                   "ReferencedSegmentNumber"))
