@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 from .io._paths import existing_path
-from .io.nifti import is_dicom_file
+from .io import files
 from .orientation import aff2axcodes
 
 __all__ = ["describe", "xform_name"]
@@ -95,7 +95,7 @@ def describe(path, progress=None):
         If the file is not an image nibabel or medfast can read.
     """
     path = existing_path(path)
-    if os.path.isdir(path) or is_dicom_file(path):
+    if os.path.isdir(path) or _is_dicom(path):
         return _dicom(path, progress)
     try:
         return _image_file(path)
@@ -107,3 +107,8 @@ def describe(path, progress=None):
 def xform_name(code):
     """The name of a NIfTI qform/sform code (``1`` -> ``'scanner'``)."""
     return _XFORM_NAMES.get(code, "invalid")
+
+
+def _is_dicom(path):
+    with files.open_sniffed(path) as (_, head):
+        return files.is_dicom(path, head)

@@ -68,6 +68,15 @@ def test_info_dicom_folder_lists_series_and_skipped_files(tmp_path, capsys):
     assert lines[2].startswith(f"  skipped: {tmp_path / 'exam' / 'readme.txt'}: ")
 
 
+def test_resample_cubic_is_scipys_order_3(nifti, tmp_path):
+    img = medfast.load(nifti)
+    out = tmp_path / "c.nii"
+    assert cli.main(["resample", str(nifti), str(out), "--spacing", "0.8",
+                     "--order", "cubic"]) == 0
+    expected = medfast.resample(img, spacing=0.8, order=3)
+    assert np.array_equal(np.asanyarray(nib.load(out).dataobj), expected.array)
+
+
 def test_resample_spacing_like_and_explicit_grid(nifti, tmp_path, capsys):
     img = medfast.load(nifti)
     out = tmp_path / "r.nii.gz"
